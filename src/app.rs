@@ -1,0 +1,328 @@
+//! Wiring: builds a running Souk from a [`Config`]. `main` and the integration tests both call
+//! [`start`], so tests run exactly what production runs.
+//!
+//! Start-up order, one log line each: data dir (locked) → HTTP listener (so `/healthz` answers
+//! and a port clash fails fast) → nats-server (bundled) or the configured NATS → bus → services.
+//! Shutdown runs the other way: HTTP closes first, the broker stops last.
+
+use crate::broker::{self, Broker, BrokerState};
+use crate::bus::{self, Bus};
+use crate::config::{Config, env_var};
+use crate::health::Health;
+use crate::http::{self, AppState};
+use crate::supervisor::{Restart, Supervisor};
+use anyhow::Context;
+use std::fs::{self, File, TryLockError};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A running Souk.
+pub struct App {
+    pub http_addr: SocketAddr,
+    pub health: Health,
+    pub broker: Option<Arc<Broker>>,
+    pub bus: Bus,
+    http_cancel: CancellationToken,
+    http_task: JoinHandle<()>,
+    supervisor: Supervisor,
+    shutdown_timeout: Duration,
+    _lock: File,
+}
+
+/// Why [`start`] did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("start-up was interrupted")]
+    Interrupted,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// Starts everything and returns once Souk is ready. `shim` is Souk's own executable when it
+/// runs as the `souk` binary (see `broker::shim`). `interrupt` aborts a start in progress
+/// (a signal during start-up); whatever had started is stopped in order.
+pub async fn start(
+    config: Config,
+    shim: Option<PathBuf>,
+    interrupt: CancellationToken,
+) -> Result<App, StartError> {
+    let started = Instant::now();
+    let lock = open_data_dir(&config)?;
+    tracing::info!(data_dir = %config.data_dir.display(), "using data dir");
+
+    let listener = tokio::net::TcpListener::bind(config.http)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {} (config `http`, env {}, flag --http): {e}. Is another souk \
+             running? Choose another address, e.g. --http 127.0.0.1:0 for any free port.",
+                config.http,
+                env_var("http")
+            )
+        })?;
+    let http_addr = listener.local_addr().context("reading the bound address")?;
+    let health = Health::default();
+    health.expect("bus", "not connected yet");
+    let state = AppState {
+        health: health.clone(),
+        started,
+    };
+    let (http_cancel, http_task) = serve_http(listener, http::router(state));
+    tracing::info!("listening on http://{http_addr}");
+
+    let mut supervisor = Supervisor::new();
+    match connect(&config, shim, &health, &mut supervisor, &interrupt).await {
+        Ok((broker, bus)) => {
+            tracing::info!(took = ?started.elapsed(), "souk is ready");
+            notify_systemd(sd_notify::NotifyState::Ready);
+            Ok(App {
+                http_addr,
+                health,
+                broker,
+                bus,
+                http_cancel,
+                http_task,
+                supervisor,
+                shutdown_timeout: config.shutdown_timeout,
+                _lock: lock,
+            })
+        }
+        Err(e) => {
+            http_cancel.cancel();
+            let _ = http_task.await;
+            supervisor.shutdown(config.shutdown_timeout).await;
+            Err(e)
+        }
+    }
+}
+
+/// Starts the bundled server (or not), waits for it, and connects the bus.
+async fn connect(
+    config: &Config,
+    shim: Option<PathBuf>,
+    health: &Health,
+    supervisor: &mut Supervisor,
+    interrupt: &CancellationToken,
+) -> Result<(Option<Arc<Broker>>, Bus), StartError> {
+    if !config.nats.bundled() {
+        tracing::info!(urls = %config.nats.urls.join(","), "using existing NATS; no bundled server");
+        let target = bus::Target::External(&config.nats);
+        let bus = bus::connect(target, &config.prefix, health, interrupt)
+            .await
+            .map_err(|_| StartError::Interrupted)?;
+        spawn_bus_drain(supervisor, &bus);
+        return Ok((None, bus));
+    }
+
+    let data_dir = config.data_dir.clone();
+    let configured = config.nats.server_bin.clone();
+    let server = tokio::task::spawn_blocking(move || {
+        broker::binary::resolve(configured.as_deref(), &data_dir)
+    })
+    .await
+    .context("resolving nats-server")??;
+    tracing::info!(path = %server.path.display(), origin = ?server.origin, "using nats-server");
+
+    let broker = Broker::new(broker::Settings {
+        data_dir: config.data_dir.clone(),
+        server,
+        shim,
+        max_memory_store: config.nats.max_memory_store,
+        max_file_store: config.nats.max_file_store,
+        stop_timeout: config.shutdown_timeout,
+    })?;
+    health.expect("broker", "starting");
+    let b = broker.clone();
+    supervisor.spawn("broker", Restart::Never, move |cancel| {
+        b.clone().run(cancel)
+    });
+    let (b, h) = (broker.clone(), health.clone());
+    supervisor.spawn("broker-health", Restart::Never, move |cancel| {
+        follow_broker(b.clone(), h.clone(), cancel)
+    });
+
+    let url = tokio::select! {
+        _ = interrupt.cancelled() => return Err(StartError::Interrupted),
+        url = broker.ready() => url?,
+    };
+    let identity = broker.identity();
+    let target = bus::Target::Bundled {
+        url,
+        user: &identity.user,
+        password: &identity.password,
+    };
+    let bus = bus::connect(target, &config.prefix, health, interrupt)
+        .await
+        .map_err(|_| StartError::Interrupted)?;
+    spawn_bus_drain(supervisor, &bus);
+    Ok((Some(broker), bus))
+}
+
+/// Keeps the `broker` readiness check in step with the broker's state.
+async fn follow_broker(
+    broker: Arc<Broker>,
+    health: Health,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut rx = broker.state();
+    loop {
+        let state = rx.borrow_and_update().clone();
+        let (ok, detail) = match state {
+            BrokerState::Starting => (false, "starting".to_string()),
+            BrokerState::Ready {
+                pid, client_url, ..
+            } => (true, format!("pid {pid}, {client_url}")),
+            BrokerState::Unhealthy { pid, detail } => {
+                (false, format!("pid {pid} unhealthy: {detail}"))
+            }
+            BrokerState::Restarting { detail, attempt } => {
+                (false, format!("restarting (attempt {attempt}): {detail}"))
+            }
+            BrokerState::Stopped => (false, "stopped".to_string()),
+        };
+        health.set("broker", ok, detail);
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            changed = rx.changed() => if changed.is_err() { return Ok(()) },
+        }
+    }
+}
+
+/// On shutdown, flush what the bus still holds before the broker goes away.
+fn spawn_bus_drain(supervisor: &mut Supervisor, bus: &Bus) {
+    let client = bus.client.clone();
+    supervisor.spawn("bus", Restart::Never, move |cancel| {
+        let client = client.clone();
+        async move {
+            cancel.cancelled().await;
+            client.drain().await.context("draining the bus")
+        }
+    });
+}
+
+fn serve_http(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+) -> (CancellationToken, JoinHandle<()>) {
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    let task = tokio::spawn(async move {
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop.cancelled_owned());
+        if let Err(e) = server.await {
+            tracing::error!("HTTP server failed: {e}");
+        }
+    });
+    (cancel, task)
+}
+
+impl App {
+    /// Stops everything in order: HTTP, services, bus, broker.
+    pub async fn stop(self) {
+        tracing::info!("shutting down");
+        notify_systemd(sd_notify::NotifyState::Stopping);
+        self.http_cancel.cancel();
+        let abort = self.http_task.abort_handle();
+        if tokio::time::timeout(self.shutdown_timeout, self.http_task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+            tracing::warn!("HTTP connections did not close in time; closed them");
+        }
+        tracing::info!(task = "http", "stopped");
+        self.supervisor.shutdown(self.shutdown_timeout).await;
+        tracing::info!("souk stopped");
+    }
+}
+
+/// `souk serve`: start, run until SIGTERM or Ctrl-C, stop.
+pub async fn serve(config: Config, shim: Option<PathBuf>) -> anyhow::Result<()> {
+    let interrupt = CancellationToken::new();
+    let signals = tokio::spawn({
+        let interrupt = interrupt.clone();
+        async move {
+            wait_for_signal().await;
+            interrupt.cancel();
+        }
+    });
+    let app = match start(config, shim, interrupt.clone()).await {
+        Ok(app) => app,
+        Err(StartError::Interrupted) => {
+            tracing::info!("stopped during start-up");
+            return Ok(());
+        }
+        Err(StartError::Failed(e)) => return Err(e),
+    };
+    interrupt.cancelled().await;
+    signals.abort();
+    app.stop().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
+    }
+}
+
+/// Creates the data dir (0700) and takes its lock, so two Souks never share one store.
+fn open_data_dir(config: &Config) -> anyhow::Result<File> {
+    let dir = &config.data_dir;
+    let hint = || {
+        format!(
+            "config `data_dir`, env {}, flag --data-dir",
+            env_var("data_dir")
+        )
+    };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create data dir {} ({})", dir.display(), hint()))?;
+    let path = dir.join("souk.lock");
+    let mut lock = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot write in data dir {} ({})", dir.display(), hint()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
+            anyhow::bail!(
+                "data dir {} is in use by another souk (pid {}); give each instance its own \
+                 data dir ({})",
+                dir.display(),
+                holder.trim(),
+                hint()
+            );
+        }
+        Err(TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    lock.set_len(0)?;
+    write!(lock, "{}", std::process::id())?;
+    Ok(lock)
+}
+
+fn notify_systemd(state: sd_notify::NotifyState<'_>) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        let _ = sd_notify::notify(&[state]);
+    }
+}

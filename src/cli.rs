@@ -1,0 +1,104 @@
+//! The command line: subcommands and the flags that override configuration keys.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "souk",
+    version,
+    about = "An event-driven marketplace backend in one binary"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct GlobalArgs {
+    /// TOML configuration file (env SOUK_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (config `data_dir`, env SOUK_DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<String>,
+    /// `text` or `json` (config `log_format`, env SOUK_LOG_FORMAT).
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Log filter (config `log_level`, env SOUK_LOG_LEVEL).
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start Souk: the bundled NATS server, the services and the HTTP API.
+    Serve(ServeArgs),
+    /// Print the versions of Souk and of the bundled nats-server.
+    Version,
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Internal: runs the bundled nats-server so that it dies with Souk.
+    #[command(name = "__nats-exec", hide = true)]
+    NatsExec(NatsExecArgs),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// HTTP listen address (config `http`, env SOUK_HTTP).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Use existing NATS servers instead of the bundled one (config `nats_url`, env SOUK_NATS_URL).
+    #[arg(long, value_name = "URLS")]
+    pub nats_url: Option<String>,
+    /// nats-server binary to run instead of the embedded one (config `nats_server_bin`).
+    #[arg(long, value_name = "PATH")]
+    pub nats_server_bin: Option<String>,
+    /// Services to run here, comma-separated, or `all` (config `services`, env SOUK_SERVICES).
+    #[arg(long, value_name = "LIST")]
+    pub services: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (secrets masked) and where each value came from.
+    Print,
+}
+
+#[derive(Args, Debug)]
+pub struct NatsExecArgs {
+    /// The pid of the Souk process the server must not outlive.
+    #[arg(long)]
+    pub parent_pid: i32,
+    /// The nats-server binary and its arguments.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+impl Cli {
+    /// Flags that override configuration keys, as `(key, value, flag)`.
+    pub fn overrides(&self) -> Vec<(&'static str, String, &'static str)> {
+        let mut out = Vec::new();
+        let g = &self.global;
+        let mut add = |key, value: &Option<String>, flag| {
+            if let Some(v) = value {
+                out.push((key, v.clone(), flag));
+            }
+        };
+        add("data_dir", &g.data_dir, "--data-dir");
+        add("log_format", &g.log_format, "--log-format");
+        add("log_level", &g.log_level, "--log-level");
+        if let Command::Serve(s) = &self.command {
+            add("http", &s.http, "--http");
+            add("nats_url", &s.nats_url, "--nats-url");
+            add("nats_server_bin", &s.nats_server_bin, "--nats-server-bin");
+            add("services", &s.services, "--services");
+        }
+        out
+    }
+}

@@ -1,0 +1,592 @@
+//! Souk's configuration: one struct, filled from defaults → TOML file → `SOUK_*` env → flags.
+//!
+//! Every key is listed once in [`KEYS`] with its default and help; that table drives parsing,
+//! the environment variable names, `souk config print` and the README's table. Every value,
+//! whatever its source, goes through the same parser, so every error names the key, its
+//! environment variable and where the bad value came from. Unknown keys in the file are errors.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One configuration key.
+pub struct Key {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub secret: bool,
+    pub help: &'static str,
+}
+
+const fn key(name: &'static str, default: &'static str, help: &'static str) -> Key {
+    Key {
+        name,
+        default,
+        secret: false,
+        help,
+    }
+}
+
+/// Every configuration key, in the order `souk config print` shows them.
+pub const KEYS: &[Key] = &[
+    key(
+        "data_dir",
+        "./souk-data",
+        "Where Souk keeps its stores, the NATS store and credentials.",
+    ),
+    key(
+        "http",
+        "127.0.0.1:8080",
+        "HTTP listen address; port 0 picks a free port.",
+    ),
+    key(
+        "log_format",
+        "text",
+        "`text` for people, `json` for log collectors.",
+    ),
+    key(
+        "log_level",
+        "info",
+        "Log filter, e.g. `info` or `souk=debug,nats=warn`.",
+    ),
+    key(
+        "prefix",
+        "souk",
+        "Prefix of every subject and stream, so installations can share NATS.",
+    ),
+    key(
+        "services",
+        "all",
+        "Comma-separated services to run here, or `all`.",
+    ),
+    key(
+        "shutdown_timeout",
+        "10s",
+        "How long shutdown waits for each part before forcing it.",
+    ),
+    key(
+        "nats_url",
+        "",
+        "Existing NATS servers (comma-separated); empty starts the bundled server.",
+    ),
+    key("nats_user", "", "User name for `nats_url`."),
+    Key {
+        name: "nats_password",
+        default: "",
+        secret: true,
+        help: "Password for `nats_url`.",
+    },
+    key(
+        "nats_creds_file",
+        "",
+        "A NATS `.creds` file for `nats_url`.",
+    ),
+    key(
+        "nats_tls_ca_file",
+        "",
+        "CA certificate (PEM) to verify `nats_url` servers.",
+    ),
+    key(
+        "nats_tls_cert_file",
+        "",
+        "Client certificate (PEM) for `nats_url` with mutual TLS.",
+    ),
+    key(
+        "nats_tls_key_file",
+        "",
+        "Client key (PEM) for `nats_tls_cert_file`.",
+    ),
+    key(
+        "nats_server_bin",
+        "",
+        "nats-server to run instead of the embedded one.",
+    ),
+    key(
+        "nats_max_memory_store",
+        "64MiB",
+        "JetStream memory-store limit of the bundled server.",
+    ),
+    key(
+        "nats_max_file_store",
+        "10GiB",
+        "JetStream file-store limit of the bundled server.",
+    ),
+];
+
+/// The effective configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub http: SocketAddr,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub prefix: String,
+    pub services: Vec<String>,
+    pub shutdown_timeout: Duration,
+    pub nats: NatsConfig,
+    /// Where each key's value came from, for `souk config print` and error messages.
+    pub origins: BTreeMap<&'static str, Origin>,
+    values: BTreeMap<&'static str, String>,
+}
+
+/// How Souk reaches NATS: its own bundled server, or an existing one.
+#[derive(Clone, Debug, Default)]
+pub struct NatsConfig {
+    pub urls: Vec<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub creds_file: Option<PathBuf>,
+    pub tls_ca_file: Option<PathBuf>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub server_bin: Option<PathBuf>,
+    pub max_memory_store: u64,
+    pub max_file_store: u64,
+}
+
+impl NatsConfig {
+    /// True when Souk should start and supervise its own nats-server.
+    pub fn bundled(&self) -> bool {
+        self.urls.is_empty()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The services Souk knows how to run.
+pub const SERVICES: &[&str] = &[
+    "users",
+    "listings",
+    "catalog",
+    "carts",
+    "orders",
+    "billing",
+    "notifications",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => write!(f, "default"),
+            Origin::File(p) => write!(f, "config file {}", p.display()),
+            Origin::Env(v) => write!(f, "environment {v}"),
+            Origin::Flag(n) => write!(f, "flag {n}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("unknown config key `{key}` in {path}; known keys: {known}")]
+    UnknownKey {
+        key: String,
+        path: PathBuf,
+        known: String,
+    },
+    #[error("invalid value {value:?} for `{key}` (env {env}, from {origin}): {why}")]
+    Invalid {
+        key: &'static str,
+        env: String,
+        value: String,
+        origin: Origin,
+        why: String,
+    },
+}
+
+/// The environment variable that sets `key`.
+pub fn env_var(key: &str) -> String {
+    format!("SOUK_{}", key.to_uppercase().replace('.', "_"))
+}
+
+/// Environment variables with the `SOUK_` prefix that are not configuration keys. They are
+/// read elsewhere (the build, the tests) and must not be reported as unknown.
+const NON_CONFIG_ENV: &[&str] = &["SOUK_NATS_SERVER", "SOUK_CONFIG"];
+
+impl Config {
+    /// Layers the sources in order of precedence. `env` looks a variable up (std::env::var in
+    /// production, a map in tests); `flags` are `(key, value, flag name)` from the command line.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        flags: &[(&'static str, String, &'static str)],
+    ) -> Result<Config, ConfigError> {
+        let mut values: BTreeMap<&'static str, (String, Origin)> = KEYS
+            .iter()
+            .map(|k| (k.name, (k.default.to_string(), Origin::Default)))
+            .collect();
+
+        if let Some(path) = file {
+            for (name, value) in read_file(path)? {
+                values.insert(name, (value, Origin::File(path.to_path_buf())));
+            }
+        }
+        for k in KEYS {
+            let var = env_var(k.name);
+            if let Some(v) = env(&var) {
+                values.insert(k.name, (v, Origin::Env(var)));
+            }
+        }
+        for (name, value, flag) in flags {
+            let k = KEYS
+                .iter()
+                .find(|k| k.name == *name)
+                .expect("flag maps to a known key");
+            values.insert(k.name, (value.clone(), Origin::Flag((*flag).to_string())));
+        }
+        Self::parse(values)
+    }
+
+    fn parse(values: BTreeMap<&'static str, (String, Origin)>) -> Result<Config, ConfigError> {
+        let get = |name: &'static str| &values[name];
+        let invalid = |name: &'static str, why: String| {
+            let (value, origin) = get(name);
+            ConfigError::Invalid {
+                key: name,
+                env: env_var(name),
+                value: value.clone(),
+                origin: origin.clone(),
+                why,
+            }
+        };
+        let text = |name: &'static str| get(name).0.trim().to_string();
+        let opt = |name: &'static str| Some(text(name)).filter(|v| !v.is_empty());
+        let path = |name: &'static str| opt(name).map(PathBuf::from);
+        let size = |name: &'static str| parse_size(&text(name)).map_err(|why| invalid(name, why));
+        let duration =
+            |name: &'static str| parse_duration(&text(name)).map_err(|why| invalid(name, why));
+
+        let data_dir = opt("data_dir")
+            .map(PathBuf::from)
+            .ok_or_else(|| invalid("data_dir", "must not be empty".into()))?;
+        let http: SocketAddr = text("http").parse().map_err(|_| {
+            invalid(
+                "http",
+                "expected an address like 127.0.0.1:8080 or [::1]:0".into(),
+            )
+        })?;
+        let log_format = match text("log_format").as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => return Err(invalid("log_format", "expected `text` or `json`".into())),
+        };
+        let log_level = text("log_level");
+        tracing_subscriber::EnvFilter::try_new(&log_level)
+            .map_err(|e| invalid("log_level", e.to_string()))?;
+        let prefix = text("prefix");
+        if prefix.is_empty()
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(invalid(
+                "prefix",
+                "use letters, digits, `-` and `_` only".into(),
+            ));
+        }
+        let services = parse_services(&text("services")).map_err(|why| invalid("services", why))?;
+        let urls: Vec<String> = text("nats_url")
+            .split(',')
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty())
+            .collect();
+        for url in &urls {
+            if !(url.starts_with("nats://") || url.starts_with("tls://")) {
+                return Err(invalid(
+                    "nats_url",
+                    format!("`{url}` must start with nats:// or tls://"),
+                ));
+            }
+        }
+        let nats = NatsConfig {
+            urls,
+            user: opt("nats_user"),
+            password: opt("nats_password"),
+            creds_file: path("nats_creds_file"),
+            tls_ca_file: path("nats_tls_ca_file"),
+            tls_cert_file: path("nats_tls_cert_file"),
+            tls_key_file: path("nats_tls_key_file"),
+            server_bin: path("nats_server_bin"),
+            max_memory_store: size("nats_max_memory_store")?,
+            max_file_store: size("nats_max_file_store")?,
+        };
+        if nats.tls_cert_file.is_some() != nats.tls_key_file.is_some() {
+            return Err(invalid(
+                "nats_tls_key_file",
+                "set both nats_tls_cert_file and nats_tls_key_file".into(),
+            ));
+        }
+        Ok(Config {
+            data_dir,
+            http,
+            log_format,
+            log_level,
+            prefix,
+            services,
+            shutdown_timeout: duration("shutdown_timeout")?,
+            nats,
+            origins: values.iter().map(|(k, (_, o))| (*k, o.clone())).collect(),
+            values: values.into_iter().map(|(k, (v, _))| (k, v)).collect(),
+        })
+    }
+
+    /// The defaults alone (tests and tools start from here).
+    pub fn defaults() -> Config {
+        Config::load(None, |_| None, &[]).expect("defaults are valid")
+    }
+
+    /// The effective configuration as TOML, secrets masked, each line saying where it came from.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for k in KEYS {
+            let value = &self.values[k.name];
+            let shown = if k.secret && !value.is_empty() {
+                "********"
+            } else {
+                value
+            };
+            let origin = &self.origins[k.name];
+            out.push_str(&format!(
+                "{} = {}  # {origin}\n",
+                k.name,
+                toml_string(shown)
+            ));
+        }
+        out
+    }
+
+    /// `SOUK_*` variables that set nothing: most likely a typo the operator should hear about.
+    pub fn unknown_env_vars(vars: impl Iterator<Item = String>) -> Vec<String> {
+        vars.filter(|v| v.starts_with("SOUK_"))
+            .filter(|v| !NON_CONFIG_ENV.contains(&v.as_str()))
+            .filter(|v| !KEYS.iter().any(|k| env_var(k.name) == *v))
+            .collect()
+    }
+
+    /// Whether `service` runs in this process.
+    pub fn runs(&self, service: &str) -> bool {
+        self.services.iter().any(|s| s == service)
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let mut out = Vec::new();
+    for (name, value) in table {
+        let Some(k) = KEYS.iter().find(|k| k.name == name) else {
+            let known = KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ");
+            return Err(ConfigError::UnknownKey {
+                key: name,
+                path: path.to_path_buf(),
+                known,
+            });
+        };
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| i.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            other => other.to_string(),
+        };
+        out.push((k.name, value));
+    }
+    Ok(out)
+}
+
+fn parse_services(list: &str) -> Result<Vec<String>, String> {
+    let names: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Err("name at least one service, or `all`".into());
+    }
+    if names == ["all"] {
+        return Ok(SERVICES.iter().map(|s| s.to_string()).collect());
+    }
+    for n in &names {
+        if !SERVICES.contains(n) {
+            return Err(format!(
+                "unknown service `{n}`; known: all, {}",
+                SERVICES.join(", ")
+            ));
+        }
+    }
+    Ok(SERVICES
+        .iter()
+        .filter(|s| names.contains(s))
+        .map(|s| s.to_string())
+        .collect())
+}
+
+/// Sizes like `64MiB`, `10GiB`, `512KiB`, `1GB` or a plain number of bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| "expected a size like 64MiB or 1GiB".to_string())?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        u => {
+            return Err(format!(
+                "unknown size unit `{u}`; use B, KiB, MiB, GiB, TiB, KB, MB or GB"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| "size is too large".to_string())
+}
+
+/// Durations like `250ms`, `10s`, `2m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| "expected a duration like 500ms, 10s or 2m".to_string())?;
+    Ok(match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err("expected a duration with a unit: ms, s, m or h".into()),
+    })
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn precedence_is_defaults_file_env_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("souk.toml");
+        std::fs::write(
+            &file,
+            "http = \"127.0.0.1:1\"\nlog_level = \"debug\"\nprefix = \"f\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[("SOUK_LOG_LEVEL", "warn"), ("SOUK_PREFIX", "e")]),
+            &[("prefix", "flag".into(), "--prefix")],
+        )
+        .unwrap();
+        assert_eq!(c.http.port(), 1);
+        assert_eq!(c.log_level, "warn");
+        assert_eq!(c.prefix, "flag");
+        assert_eq!(c.origins["data_dir"], Origin::Default);
+        assert_eq!(c.origins["http"], Origin::File(file));
+    }
+
+    #[test]
+    fn unknown_file_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("souk.toml");
+        std::fs::write(&file, "htp = \"127.0.0.1:1\"\n").unwrap();
+        let err = Config::load(Some(&file), |_| None, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown config key `htp`"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_key_env_and_origin() {
+        let err = Config::load(None, env(&[("SOUK_HTTP", "nope")]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`http`") && err.contains("SOUK_HTTP"), "{err}");
+        assert!(err.contains("environment SOUK_HTTP"), "{err}");
+        let err = Config::load(
+            None,
+            |_| None,
+            &[("services", "users,bogus".into(), "--services")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown service `bogus`"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_masked_when_printed() {
+        let c = Config::load(None, env(&[("SOUK_NATS_PASSWORD", "hunter2")]), &[]).unwrap();
+        let shown = c.render();
+        assert!(!shown.contains("hunter2"));
+        assert!(shown.contains("nats_password = \"********\""));
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("12 parsecs").is_err());
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("10").is_err());
+    }
+
+    #[test]
+    fn unknown_env_vars_are_found() {
+        let vars = ["SOUK_HTTP", "SOUK_HTPP", "SOUK_NATS_SERVER", "PATH"].map(String::from);
+        assert_eq!(
+            Config::unknown_env_vars(vars.into_iter()),
+            vec!["SOUK_HTPP".to_string()]
+        );
+    }
+}

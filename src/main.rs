@@ -1,0 +1,72 @@
+//! The `souk` command: parse the command line, load the configuration, start logging, run.
+
+use clap::Parser;
+use souk::cli::{Cli, Command, ConfigCommand};
+use souk::config::Config;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::NatsExec(args) = &cli.command {
+        return souk::broker::shim::exec(args);
+    }
+    let file = cli
+        .global
+        .config
+        .clone()
+        .or_else(|| std::env::var_os("SOUK_CONFIG").map(Into::into));
+    let config = match Config::load(file.as_deref(), |k| std::env::var(k).ok(), &cli.overrides()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("souk: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    souk::telemetry::init(config.log_format, &config.log_level);
+    for var in Config::unknown_env_vars(std::env::vars().map(|(k, _)| k)) {
+        tracing::warn!(
+            "{var} is set but is not a Souk setting; see `souk config print` for the keys"
+        );
+    }
+
+    match cli.command {
+        Command::Serve(_) => run_serve(config),
+        Command::Version => {
+            println!("souk {}", souk::VERSION);
+            match souk::broker::binary::embedded() {
+                Some((v, sha)) => println!("nats-server {v} (embedded, sha256 {sha})"),
+                None => println!("nats-server: none embedded (uses nats_server_bin or PATH)"),
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Config {
+            command: ConfigCommand::Print,
+        } => {
+            print!("{}", config.render());
+            ExitCode::SUCCESS
+        }
+        Command::NatsExec(_) => unreachable!("handled above"),
+    }
+}
+
+fn run_serve(config: Config) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("souk: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shim = std::env::current_exe().ok();
+    match runtime.block_on(souk::app::serve(config, shim)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("souk: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
