@@ -1,0 +1,372 @@
+//! The appliance: one binary that starts, supervises and stops its own nats-server.
+
+use crate::support::{self, Souk, alive, eventually};
+use nix::sys::signal::Signal;
+use std::process::Stdio;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn becomes_ready_with_its_own_nats_server() {
+    let souk = Souk::ready().await;
+    let body = souk.wait_ready(T).await;
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"]["broker"]["ok"], true, "{body}");
+    assert_eq!(body["checks"]["bus"]["ok"], true, "{body}");
+
+    let health = souk.get("/healthz").await;
+    assert_eq!(health.status(), 200);
+    assert!(
+        health.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    assert_eq!(
+        health.json::<serde_json::Value>().await.unwrap()["status"],
+        "ok"
+    );
+
+    // The server runs from the extracted copy, with its config and credentials private.
+    let pid = souk.nats_pid().expect("a nats-server ports file");
+    assert!(alive(pid));
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(
+        exe.starts_with(souk.data_dir.join("bin")),
+        "{}",
+        exe.display()
+    );
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["nats/identity.json", "nats/nats-server.conf"] {
+        let mode = std::fs::metadata(souk.data_dir.join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{f} is readable by others: {mode:o}");
+    }
+    // Credentials never appear on the command line.
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let password = std::fs::read_to_string(souk.data_dir.join("nats/identity.json")).unwrap();
+    let password: serde_json::Value = serde_json::from_str(&password).unwrap();
+    let password = password["password"].as_str().unwrap();
+    assert!(!String::from_utf8_lossy(&cmdline).contains(password));
+}
+
+#[tokio::test]
+async fn request_id_is_taken_from_the_request() {
+    let souk = Souk::ready().await;
+    let r = souk
+        .http()
+        .get(format!("{}/healthz", souk.url))
+        .header("x-request-id", "my-trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "my-trace-42");
+}
+
+#[tokio::test]
+async fn a_killed_nats_server_is_restarted_and_readiness_recovers() {
+    let souk = Souk::ready().await;
+    let first = souk.nats_pid().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first as i32), Signal::SIGKILL).unwrap();
+
+    // Readiness reports the outage, then the restart.
+    let mut saw_outage = false;
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let r = souk.get("/readyz").await;
+        if r.status() == 503 {
+            saw_outage = true;
+            assert_eq!(r.headers()["content-type"], "application/problem+json");
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["code"], "not_ready");
+        } else if saw_outage || souk.nats_pid().is_some_and(|p| p != first) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recovery; log:\n{}",
+            souk.log.text()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let body = souk.wait_ready(T).await;
+    let second = souk.nats_pid().unwrap();
+    assert_ne!(first, second);
+    assert!(alive(second));
+    assert!(
+        body["checks"]["broker"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&second.to_string())
+    );
+    assert!(
+        souk.log.text().contains("restarting it"),
+        "{}",
+        souk.log.text()
+    );
+}
+
+#[tokio::test]
+async fn sigterm_exits_zero_and_leaves_no_nats_server() {
+    let mut souk = Souk::ready().await;
+    let nats = souk.nats_pid().unwrap();
+    souk.signal(Signal::SIGTERM);
+    let status = souk.wait_exit(T);
+    assert!(status.success(), "exit {status}; log:\n{}", souk.log.text());
+    assert!(!alive(nats), "nats-server {nats} outlived souk");
+    let log = souk.log.text();
+    assert!(log.contains("souk stopped"), "{log}");
+    assert!(log.contains("nats-server stopped"), "{log}");
+}
+
+#[tokio::test]
+async fn kill_9_of_souk_leaves_no_orphan_nats_server() {
+    let mut souk = Souk::ready().await;
+    let nats = souk.nats_pid().unwrap();
+    souk.signal(Signal::SIGKILL);
+    souk.wait_exit(T);
+    assert!(
+        eventually(Duration::from_secs(10), || !alive(nats)).await,
+        "nats-server {nats} was orphaned"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_on_the_same_data_dir_reuses_credentials_and_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Souk::builder().data_dir(dir.path()).start();
+    first.wait_ready(T).await;
+    let identity = std::fs::read(dir.path().join("nats/identity.json")).unwrap();
+    first.signal(Signal::SIGTERM);
+    assert!(first.wait_exit(T).success());
+
+    let second = Souk::builder().data_dir(dir.path()).start();
+    second.wait_ready(T).await;
+    assert_eq!(
+        std::fs::read(dir.path().join("nats/identity.json")).unwrap(),
+        identity
+    );
+}
+
+#[tokio::test]
+async fn two_instances_with_their_own_data_dirs_run_side_by_side() {
+    let a = Souk::builder().start();
+    let b = Souk::builder().start();
+    a.wait_ready(T).await;
+    b.wait_ready(T).await;
+    assert_ne!(a.url, b.url);
+    assert_ne!(a.nats_pid(), b.nats_pid());
+}
+
+#[tokio::test]
+async fn a_second_souk_on_the_same_data_dir_is_refused() {
+    let a = Souk::ready().await;
+    let out = support::command(&a.data_dir)
+        .args(["serve", "--http", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is in use by another souk"), "{err}");
+    assert!(err.contains("SOUK_DATA_DIR"), "{err}");
+}
+
+#[tokio::test]
+async fn nats_url_uses_an_existing_server_and_starts_no_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = support::nats_server_binary(dir.path());
+    let ports = dir.path().join("ports");
+    std::fs::create_dir(&ports).unwrap();
+    let mut nats = std::process::Command::new(server)
+        .args([
+            "-a",
+            "127.0.0.1",
+            "-p",
+            "-1",
+            "-m",
+            "-1",
+            "-js",
+            "--user",
+            "ext",
+            "--pass",
+            "s3cret",
+        ])
+        .arg("-sd")
+        .arg(dir.path().join("js"))
+        .arg("--ports_file_dir")
+        .arg(&ports)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(T, || support::nats_pid_in(&ports).is_some()).await);
+    let pf = std::fs::read_dir(&ports)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let pf: serde_json::Value = serde_json::from_slice(&std::fs::read(pf).unwrap()).unwrap();
+    let url = pf["nats"][0].as_str().unwrap().to_string();
+    let monitor = pf["monitoring"][0].as_str().unwrap().to_string();
+
+    let souk = Souk::builder()
+        .arg("--nats-url")
+        .arg(&url)
+        .env("SOUK_NATS_USER", "ext")
+        .env("SOUK_NATS_PASSWORD", "s3cret")
+        .start();
+    let body = souk.wait_ready(T).await;
+    assert!(body["checks"].get("broker").is_none(), "{body}");
+    assert!(
+        !souk.data_dir.join("nats").exists(),
+        "a bundled server was prepared"
+    );
+    let connz: serde_json::Value = reqwest::get(format!("{monitor}/connz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<_> = connz["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].clone())
+        .collect();
+    assert!(names.contains(&"souk".into()), "{connz}");
+
+    // Wrong credentials: Souk stays up, not ready, and says why.
+    let wrong = Souk::builder()
+        .arg("--nats-url")
+        .arg(&url)
+        .env("SOUK_NATS_USER", "ext")
+        .env("SOUK_NATS_PASSWORD", "wrong")
+        .start();
+    assert!(
+        wrong.log.wait_for("cannot connect to NATS", T).is_some(),
+        "{}",
+        wrong.log.text()
+    );
+    let r = wrong.get("/readyz").await;
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["checks"]["bus"]["ok"], false, "{body}");
+    let _ = nats.kill();
+    let _ = nats.wait();
+}
+
+/// Runs souk with `args` and expects it to fail, returning its stderr.
+fn fails(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = support::command(dir)
+        .args(args)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success(),
+        "souk {args:?} succeeded; stderr:\n{err}"
+    );
+    err
+}
+
+#[test]
+fn an_unknown_config_key_is_named_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("souk.toml");
+    std::fs::write(
+        &file,
+        "http = \"127.0.0.1:0\"\nnats_ulr = \"nats://x:4222\"\n",
+    )
+    .unwrap();
+    let err = fails(
+        &dir.path().join("d"),
+        &["--config", file.to_str().unwrap(), "serve"],
+    );
+    assert!(err.contains("unknown config key `nats_ulr`"), "{err}");
+    assert!(err.contains("nats_url"), "the known keys are listed: {err}");
+}
+
+#[test]
+fn a_bad_value_names_the_key_and_env_var() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = support::command(&dir.path().join("d"))
+        .env("SOUK_SHUTDOWN_TIMEOUT", "soon")
+        .arg("serve")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`shutdown_timeout`") && err.contains("SOUK_SHUTDOWN_TIMEOUT"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unusable_data_dir_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let err = fails(&file.join("data"), &["serve", "--http", "127.0.0.1:0"]);
+    assert!(err.contains("cannot create data dir"), "{err}");
+    assert!(
+        err.contains("SOUK_DATA_DIR") && err.contains("--data-dir"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_port_in_use_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = fails(&dir.path().join("d"), &["serve", "--http", &addr]);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert!(err.contains("SOUK_HTTP") && err.contains("--http"), "{err}");
+}
+
+#[test]
+fn version_names_the_embedded_nats_server() {
+    let out = std::process::Command::new(support::SOUK)
+        .arg("version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        text.contains(&format!("souk {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    assert!(text.contains("nats-server 2.15.1 (embedded"), "{text}");
+}
+
+#[test]
+fn config_print_masks_secrets_and_shows_origins() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = support::command(&dir.path().join("d"))
+        .env("SOUK_NATS_PASSWORD", "hunter2")
+        .args(["config", "print"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(
+        text.contains("nats_password = \"********\"  # environment SOUK_NATS_PASSWORD"),
+        "{text}"
+    );
+    assert!(text.contains("# flag --data-dir"), "{text}");
+}

@@ -1,0 +1,4 @@
+//! Souk's integration tests: one test binary, the real `souk` binary, the real nats-server.
+
+mod appliance;
+mod support;
