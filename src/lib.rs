@@ -7,10 +7,13 @@ pub mod app;
 pub mod broker;
 pub mod bus;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod health;
 pub mod http;
 pub mod ids;
+pub mod services;
+pub mod store;
 pub mod supervisor;
 pub mod telemetry;
 
