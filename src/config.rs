@@ -112,6 +112,31 @@ pub const KEYS: &[Key] = &[
         "10GiB",
         "JetStream file-store limit of the bundled server.",
     ),
+    key(
+        "nats_sync_interval",
+        "10s",
+        "How often the bundled JetStream fsyncs; `always` syncs every write (about 20x slower).",
+    ),
+    key(
+        "stream_replicas",
+        "1",
+        "Replicas of each event stream (3 or 5 on a NATS cluster).",
+    ),
+    key(
+        "stream_max_bytes",
+        "0",
+        "Size limit of each event stream; 0 keeps everything.",
+    ),
+    key(
+        "stream_max_age",
+        "0s",
+        "Age limit of events in a stream; 0s keeps them forever.",
+    ),
+    key(
+        "stream_duplicate_window",
+        "2m",
+        "How long JetStream drops a re-published event id.",
+    ),
 ];
 
 /// The effective configuration.
@@ -125,6 +150,7 @@ pub struct Config {
     pub services: Vec<String>,
     pub shutdown_timeout: Duration,
     pub nats: NatsConfig,
+    pub streams: crate::bus::streams::StreamSettings,
     /// Where each key's value came from, for `souk config print` and error messages.
     pub origins: BTreeMap<&'static str, Origin>,
     values: BTreeMap<&'static str, String>,
@@ -143,6 +169,8 @@ pub struct NatsConfig {
     pub server_bin: Option<PathBuf>,
     pub max_memory_store: u64,
     pub max_file_store: u64,
+    /// `None` = `always` (fsync every write).
+    pub sync_interval: Option<Duration>,
 }
 
 impl NatsConfig {
@@ -328,6 +356,33 @@ impl Config {
             server_bin: path("nats_server_bin"),
             max_memory_store: size("nats_max_memory_store")?,
             max_file_store: size("nats_max_file_store")?,
+            sync_interval: match text("nats_sync_interval").as_str() {
+                "always" => None,
+                _ => Some(duration("nats_sync_interval")?)
+                    .filter(|d| !d.is_zero())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        invalid("nats_sync_interval", "must be above 0, or `always`".into())
+                    })?,
+            },
+        };
+        let replicas: usize = text("stream_replicas")
+            .parse()
+            .ok()
+            .filter(|r| (1..=5).contains(r))
+            .ok_or_else(|| invalid("stream_replicas", "must be a number from 1 to 5".into()))?;
+        let duplicate_window = duration("stream_duplicate_window")?;
+        if duplicate_window < Duration::from_secs(120) {
+            return Err(invalid(
+                "stream_duplicate_window",
+                "must be at least 2m".into(),
+            ));
+        }
+        let streams = crate::bus::streams::StreamSettings {
+            replicas,
+            max_bytes: size("stream_max_bytes")?,
+            max_age: duration("stream_max_age")?,
+            duplicate_window,
         };
         if nats.tls_cert_file.is_some() != nats.tls_key_file.is_some() {
             return Err(invalid(
@@ -344,6 +399,7 @@ impl Config {
             services,
             shutdown_timeout: duration("shutdown_timeout")?,
             nats,
+            streams,
             origins: values.iter().map(|(k, (_, o))| (*k, o.clone())).collect(),
             values: values.into_iter().map(|(k, (v, _))| (k, v)).collect(),
         })
@@ -380,6 +436,12 @@ impl Config {
             .filter(|v| !NON_CONFIG_ENV.contains(&v.as_str()))
             .filter(|v| !KEYS.iter().any(|k| env_var(k.name) == *v))
             .collect()
+    }
+
+    /// How long published events stay in an outbox: longer than JetStream may hold them unsynced.
+    pub fn outbox_retention(&self) -> Duration {
+        let sync = self.nats.sync_interval.unwrap_or(Duration::ZERO);
+        (sync * 3).max(Duration::from_secs(30))
     }
 
     /// Whether `service` runs in this process.
@@ -579,6 +641,31 @@ mod tests {
         assert!(parse_size("12 parsecs").is_err());
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert!(parse_duration("10").is_err());
+    }
+
+    #[test]
+    fn the_readme_documents_every_key() {
+        let readme = include_str!("../README.md");
+        for k in KEYS {
+            let row = format!("| `{}` | `{}` |", k.name, env_var(k.name));
+            assert!(
+                readme.contains(&row),
+                "README.md lacks a row for `{}`",
+                k.name
+            );
+            let default = if k.default.is_empty() {
+                "| |".to_string()
+            } else {
+                format!("| `{}` |", k.default)
+            };
+            assert!(
+                readme
+                    .lines()
+                    .any(|l| l.starts_with(&row) && l.contains(&default)),
+                "README.md shows another default for `{}`",
+                k.name
+            );
+        }
     }
 
     #[test]

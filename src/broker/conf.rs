@@ -37,6 +37,8 @@ pub struct ServerConf<'a> {
     pub monitor_port: Option<u16>,
     pub max_memory_store: u64,
     pub max_file_store: u64,
+    /// `None` = `always`.
+    pub sync_interval: Option<std::time::Duration>,
 }
 
 /// Reads the identity, or creates it with fresh random credentials on first run.
@@ -75,12 +77,16 @@ listen: "127.0.0.1:{client}"
 http: "127.0.0.1:{monitor}"
 ports_file_dir: {dir}
 logtime: false
+# Souk limits requests itself (HTTP bodies 1 MiB, rpc requests 2 MiB) and answers with a clear
+# error; the server's own limit sits above that so those errors can be given.
+max_payload: 8MB
 lame_duck_duration: "30s"
 lame_duck_grace_period: "10s"
 jetstream {{
   store_dir: {dir}
   max_memory_store: {mem}
   max_file_store: {file}
+  sync_interval: {sync}
 }}
 authorization {{
   users = [ {{ user: {user}, password: {password} }} ]
@@ -92,6 +98,9 @@ authorization {{
         dir = quote(&conf.dir.display().to_string()),
         mem = conf.max_memory_store,
         file = conf.max_file_store,
+        sync = conf
+            .sync_interval
+            .map_or("always".to_string(), |d| format!("\"{}ms\"", d.as_millis())),
         user = quote(&conf.identity.user),
         password = quote(&conf.identity.password),
     );
@@ -164,11 +173,13 @@ mod tests {
             monitor_port: None,
             max_memory_store: 1,
             max_file_store: 2,
+            sync_interval: Some(std::time::Duration::from_secs(10)),
         };
         let path = write_config(&conf).unwrap();
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.contains("listen: \"127.0.0.1:4222\""));
         assert!(text.contains("http: \"127.0.0.1:-1\""));
+        assert!(text.contains("sync_interval: \"10000ms\""));
         assert!(text.contains("a \\\"quoted\\\" dir"));
         assert_eq!(
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,

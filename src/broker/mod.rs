@@ -50,6 +50,7 @@ pub struct Settings {
     pub shim: Option<PathBuf>,
     pub max_memory_store: u64,
     pub max_file_store: u64,
+    pub sync_interval: Option<Duration>,
     pub stop_timeout: Duration,
 }
 
@@ -123,6 +124,7 @@ impl Broker {
                 monitor_port: ports.1,
                 max_memory_store: self.settings.max_memory_store,
                 max_file_store: self.settings.max_file_store,
+                sync_interval: self.settings.sync_interval,
             })?;
             let launch = process::Launch {
                 server: self.settings.server.path.clone(),

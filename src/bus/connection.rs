@@ -1,23 +1,16 @@
-//! The connection to NATS that every service shares: the bundled server with its generated
+//! Connecting to NATS: the bundled server with its generated
 //! credentials, or existing servers named by `nats_url` with their credentials and TLS.
 //!
 //! Keeps the `bus` readiness check current from the client's connection events. Reconnects are
 //! async-nats's own (unbounded, with backoff); the bundled server comes back on the same port.
 
+use super::{Bus, Names};
 use crate::config::NatsConfig;
 use crate::health::Health;
 use anyhow::Context;
 use async_nats::{ConnectOptions, Event};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// What every service gets: the client, JetStream, and the subject prefix.
-#[derive(Clone)]
-pub struct Bus {
-    pub client: async_nats::Client,
-    pub jetstream: async_nats::jetstream::Context,
-    pub prefix: String,
-}
 
 /// Where and how to connect.
 pub enum Target<'a> {
@@ -53,7 +46,7 @@ pub async fn connect(
                     health.set("bus", true, format!("connected to {describe}"));
                     tracing::info!("connected to {describe}");
                     let jetstream = async_nats::jetstream::new(client.clone());
-                    return Ok(Bus { client, jetstream, prefix: prefix.to_string() });
+                    return Ok(Bus { client, jetstream, names: Names::new(prefix) });
                 }
                 Err(e) => {
                     let hint = match target {

@@ -1,0 +1,271 @@
+//! Durable pull consumers: explicit acks, retries with backoff, a concurrency bound, a graceful
+//! stop, and dead letters.
+//!
+//! A [`Handler`] gets events in batches (so a projection can apply many in one transaction) and
+//! must be idempotent: it records what it applied (the event version per aggregate, or the event
+//! id) in the same transaction as its writes, so a redelivery after a crash changes nothing.
+//!
+//! A failing event is redelivered after the next backoff step; after `max_deliver` attempts, or
+//! at once when it can never succeed (not an envelope at all, or [`HandlerError::Permanent`]), it
+//! is copied to `SOUK_DLQ` with the reason and then terminated in its source consumer. If the
+//! copy cannot be stored the event is not terminated: it is retried, never dropped.
+
+use super::deadletter;
+use super::{Bus, Envelope};
+use crate::health::Health;
+use anyhow::Context;
+use async_nats::jetstream::AckKind;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// One durable consumer's settings.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    /// Durable name, `<service>-<purpose>` (see `Names::consumer`).
+    pub name: String,
+    pub stream: String,
+    pub filter_subjects: Vec<String>,
+    /// Attempts before an event is dead-lettered.
+    pub max_deliver: i64,
+    /// Delay before attempt 2, 3, …; the last step repeats.
+    pub backoff: Vec<Duration>,
+    /// How long a delivery may stay unacknowledged before JetStream redelivers it.
+    pub ack_wait: Duration,
+    /// Most events handed to the handler at once.
+    pub batch: usize,
+}
+
+impl Spec {
+    pub fn new(name: String, stream: String, filter_subjects: Vec<String>) -> Spec {
+        Spec {
+            name,
+            stream,
+            filter_subjects,
+            max_deliver: 5,
+            backoff: vec![
+                Duration::from_millis(100),
+                Duration::from_millis(500),
+                Duration::from_secs(2),
+                Duration::from_secs(5),
+            ],
+            ack_wait: Duration::from_secs(30),
+            batch: 256,
+        }
+    }
+
+    fn delay_before(&self, attempt: u64) -> Duration {
+        let i = (attempt.saturating_sub(1) as usize).min(self.backoff.len().saturating_sub(1));
+        self.backoff
+            .get(i)
+            .copied()
+            .unwrap_or(Duration::from_secs(1))
+    }
+}
+
+/// One event as a handler receives it.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub envelope: Envelope,
+    pub subject: String,
+    pub stream_seq: u64,
+    /// 1 on first delivery.
+    pub attempt: u64,
+}
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth trying again (a store was busy, a service did not answer).
+    #[error("{0}")]
+    Retry(String),
+    /// Will never succeed as it is; dead-letter it now.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// Applies `batch` (in stream order) and returns one outcome per delivery, in order.
+    async fn handle(&self, batch: &[Delivery]) -> Vec<Result<(), HandlerError>>;
+}
+
+/// Creates (or updates) the durable consumer and feeds the handler until `cancel`. Events in
+/// flight when `cancel` fires are finished and acknowledged before it returns.
+/// `ready` is a readiness check to mark passed once the consumer has caught up with its stream.
+pub async fn run(
+    bus: Bus,
+    spec: Spec,
+    handler: Arc<dyn Handler>,
+    ready: Option<(Health, String)>,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let stream = bus
+        .jetstream
+        .get_stream(&spec.stream)
+        .await
+        .with_context(|| format!("consumer {}: stream {}", spec.name, spec.stream))?;
+    let consumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some(spec.name.clone()),
+            filter_subjects: spec.filter_subjects.clone(),
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: spec.ack_wait,
+            // Attempts are counted here, not by JetStream, so that the last one is dead-lettered
+            // by us (with its reason) instead of silently stopping redelivery.
+            max_deliver: -1,
+            max_ack_pending: (spec.batch * 8) as i64,
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("creating consumer {} on {}", spec.name, spec.stream))?;
+    if let Some((health, check)) = ready {
+        let (consumer, cancel) = (consumer.clone(), cancel.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Ok(info) = consumer.get_info().await
+                    && info.num_pending == 0
+                    && info.num_ack_pending == 0
+                {
+                    health.set(&check, true, "caught up");
+                    return;
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+        });
+    }
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(spec.batch)
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await
+        .with_context(|| format!("consumer {}: subscribing", spec.name))?
+        .ready_chunks(spec.batch);
+    tracing::info!(consumer = %spec.name, stream = %spec.stream, "consumer running");
+
+    loop {
+        let chunk = tokio::select! {
+            _ = cancel.cancelled() => break,
+            chunk = messages.next() => match chunk {
+                Some(chunk) => chunk,
+                None => anyhow::bail!("consumer {}: the message stream ended", spec.name),
+            },
+        };
+        let mut batch = Vec::with_capacity(chunk.len());
+        let mut raw = Vec::with_capacity(chunk.len());
+        for message in chunk {
+            let message = match message {
+                Ok(m) => m,
+                Err(e) => {
+                    // Missed heartbeats and the like: the stream recovers by itself.
+                    tracing::warn!(consumer = %spec.name, "consumer: {e}");
+                    continue;
+                }
+            };
+            let (stream_seq, attempt) = match message.info() {
+                Ok(info) => (info.stream_sequence, info.delivered.max(1) as u64),
+                Err(e) => {
+                    tracing::warn!(consumer = %spec.name, "message without JetStream info: {e}");
+                    continue;
+                }
+            };
+            match Envelope::decode(&message.payload) {
+                Ok(envelope) => {
+                    batch.push(Delivery {
+                        envelope,
+                        subject: message.subject.to_string(),
+                        stream_seq,
+                        attempt,
+                    });
+                    raw.push(message);
+                }
+                Err(e) => {
+                    let reason = format!("poison event: {e}");
+                    dead_letter(&bus, &spec, &message, stream_seq, attempt, &reason).await;
+                }
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let outcomes = handler.handle(&batch).await;
+        for (i, (delivery, message)) in batch.iter().zip(raw.iter()).enumerate() {
+            let outcome = outcomes.get(i).cloned().unwrap_or_else(|| {
+                Err(HandlerError::Retry(
+                    "the handler returned no outcome".into(),
+                ))
+            });
+            match outcome {
+                Ok(()) => {
+                    if let Err(e) = message.ack().await {
+                        tracing::warn!(consumer = %spec.name, seq = delivery.stream_seq, "ack failed (it will be redelivered and skipped): {e}");
+                    }
+                }
+                Err(HandlerError::Retry(reason))
+                    if (delivery.attempt as i64) < spec.max_deliver =>
+                {
+                    let delay = spec.delay_before(delivery.attempt + 1);
+                    tracing::warn!(
+                        consumer = %spec.name, seq = delivery.stream_seq, attempt = delivery.attempt,
+                        retry_in = ?delay, "event failed, will retry: {reason}"
+                    );
+                    let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+                }
+                Err(HandlerError::Retry(reason) | HandlerError::Permanent(reason)) => {
+                    dead_letter(
+                        &bus,
+                        &spec,
+                        message,
+                        delivery.stream_seq,
+                        delivery.attempt,
+                        &reason,
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+    tracing::info!(consumer = %spec.name, "consumer stopped");
+    Ok(())
+}
+
+/// Copies the message to the dead-letter stream, then terminates it here. If the copy fails,
+/// the message is redelivered later instead: it is never dropped.
+async fn dead_letter(
+    bus: &Bus,
+    spec: &Spec,
+    message: &async_nats::jetstream::Message,
+    stream_seq: u64,
+    attempts: u64,
+    reason: &str,
+) {
+    let letter = deadletter::Letter {
+        consumer: spec.name.clone(),
+        stream: spec.stream.clone(),
+        stream_seq,
+        subject: message.subject.to_string(),
+        attempts,
+        reason: reason.to_string(),
+    };
+    match deadletter::store(bus, &letter, message.payload.clone()).await {
+        Ok(()) => {
+            tracing::error!(
+                consumer = %spec.name, seq = stream_seq, attempts,
+                "event dead-lettered: {reason}. Inspect it at GET /api/admin/dead-letters"
+            );
+            let _ = message.ack_with(AckKind::Term).await;
+        }
+        Err(e) => {
+            tracing::error!(consumer = %spec.name, seq = stream_seq, "could not dead-letter an event, will retry: {e:#}");
+            let _ = message
+                .ack_with(AckKind::Nak(Some(spec.delay_before(attempts + 1))))
+                .await;
+        }
+    }
+}
