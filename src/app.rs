@@ -10,6 +10,7 @@ use crate::bus::{self, Bus};
 use crate::config::{Config, env_var};
 use crate::health::Health;
 use crate::http::{self, AppState};
+use crate::services;
 use crate::supervisor::{Restart, Supervisor};
 use anyhow::Context;
 use std::fs::{self, File, TryLockError};
@@ -69,16 +70,32 @@ pub async fn start(
     let http_addr = listener.local_addr().context("reading the bound address")?;
     let health = Health::default();
     health.expect("bus", "not connected yet");
+    // Passes last: no window where the checks declared so far pass before every part has
+    // declared its own.
+    health.expect("startup", "starting");
+    let bus_slot = Arc::new(std::sync::OnceLock::new());
+    let outbox_slot = Arc::new(std::sync::OnceLock::new());
     let state = AppState {
         health: health.clone(),
         started,
+        bus: bus_slot.clone(),
+        outboxes: outbox_slot.clone(),
+        data_dir: config.data_dir.clone(),
     };
     let (http_cancel, http_task) = serve_http(listener, http::router(state));
     tracing::info!("listening on http://{http_addr}");
 
     let mut supervisor = Supervisor::new();
-    match connect(&config, shim, &health, &mut supervisor, &interrupt).await {
+    let running = async {
+        let (broker, bus) = connect(&config, shim, &health, &mut supervisor, &interrupt).await?;
+        let _ = bus_slot.set(bus.clone());
+        let outboxes = start_services(&config, &bus, &health, &mut supervisor).await?;
+        let _ = outbox_slot.set(outboxes);
+        Ok::<_, StartError>((broker, bus))
+    };
+    match running.await {
         Ok((broker, bus)) => {
+            health.set("startup", true, "done");
             tracing::info!(took = ?started.elapsed(), "souk is ready");
             notify_systemd(sd_notify::NotifyState::Ready);
             Ok(App {
@@ -135,6 +152,7 @@ async fn connect(
         shim,
         max_memory_store: config.nats.max_memory_store,
         max_file_store: config.nats.max_file_store,
+        sync_interval: config.nats.sync_interval,
         stop_timeout: config.shutdown_timeout,
     })?;
     health.expect("broker", "starting");
@@ -162,6 +180,53 @@ async fn connect(
         .map_err(|_| StartError::Interrupted)?;
     spawn_bus_drain(supervisor, &bus);
     Ok((Some(broker), bus))
+}
+
+/// Ensures the streams, then starts the services this instance runs (`services`), each with its
+/// store, outbox relay, consumers and rpc endpoints, and the dead-letter retry service.
+async fn start_services(
+    config: &Config,
+    bus: &Bus,
+    health: &Health,
+    supervisor: &mut Supervisor,
+) -> anyhow::Result<Vec<services::runtime::Outbox>> {
+    crate::bus::streams::ensure(bus, &config.streams)
+        .await
+        .context("setting up the event streams (does the NATS server have JetStream enabled?)")?;
+    tracing::info!("event streams ready");
+    let mut rt = services::runtime::Runtime {
+        config,
+        bus,
+        health,
+        supervisor,
+        consumers: Vec::new(),
+        outboxes: Vec::new(),
+        outbox_retention: config.outbox_retention(),
+    };
+    if config.runs("users") {
+        services::users::start(&mut rt)
+            .await
+            .context("starting the users service")?;
+    }
+    if config.runs("listings") {
+        services::listings::start(&mut rt)
+            .await
+            .context("starting the listings service")?;
+    }
+    if config.runs("catalog") {
+        services::catalog::start(&mut rt)
+            .await
+            .context("starting the catalog service")?;
+    }
+    let consumers = std::mem::take(&mut rt.consumers);
+    if !consumers.is_empty() {
+        let b = bus.clone();
+        rt.rpc("deadletters", move || {
+            crate::bus::deadletter::retry_service(&b, consumers.clone())
+        });
+    }
+    tracing::info!(services = %config.services.join(","), "services started");
+    Ok(rt.outboxes)
 }
 
 /// Keeps the `broker` readiness check in step with the broker's state.

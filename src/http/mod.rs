@@ -1,18 +1,95 @@
-//! The HTTP front door: the API gateway, health endpoints and (later) the console.
-//!
-//! Handlers talk to services only over the bus; this module owns no store.
+//! The HTTP front door: the API gateway (each route turns into an rpc request on the bus), the
+//! health endpoints and (later) the console. It owns no store.
 
+pub mod admin;
+pub mod catalog;
 pub mod error;
+pub mod events;
+pub mod extract;
 pub mod health;
+pub mod listings;
 pub mod router;
+pub mod users;
 
+use crate::bus::Bus;
 use crate::health::Health;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use error::Problem;
+use extract::Ctx;
+use serde::{Serialize, de::DeserializeOwned};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// How long the gateway waits for a service's answer.
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub health: Health,
     pub started: std::time::Instant,
+    /// Set once the bus is connected; until then the API answers 503.
+    pub bus: Arc<OnceLock<Bus>>,
+    /// The outboxes of the services running here, once started.
+    pub outboxes: Arc<OnceLock<Vec<crate::services::runtime::Outbox>>>,
+    pub data_dir: std::path::PathBuf,
+}
+
+impl AppState {
+    pub fn bus(&self) -> Result<&Bus, Problem> {
+        self.bus.get().ok_or_else(|| {
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "Souk is starting; try again shortly",
+            )
+        })
+    }
+
+    /// Sends `req` to `<service>.<op>` with the request's context and decodes the answer.
+    pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        service: &str,
+        op: &str,
+        req: &Req,
+        ctx: &Ctx,
+    ) -> Result<Resp, Problem> {
+        Ok(self
+            .bus()?
+            .call(service, op, req, &ctx.0, RPC_TIMEOUT)
+            .await?)
+    }
+}
+
+/// An entity response with `ETag: "<version>"`.
+pub fn entity<T: Serialize>(status: StatusCode, body: T) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Version {
+        version: Option<u64>,
+    }
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let version = serde_json::from_slice::<Version>(&bytes)
+        .ok()
+        .and_then(|v| v.version);
+    let etag = version.map(|v| format!("\"{v}\""));
+    let mut response =
+        (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
+    if let Some(tag) = etag.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        response.headers_mut().insert(header::ETAG, tag);
+    }
+    response
+}
+
+/// Paging parameters, checked: `limit` 1–200 (default 50).
+pub fn page(limit: Option<u32>, cursor: Option<String>) -> Result<crate::services::Page, Problem> {
+    if limit.is_some_and(|l| !(1..=crate::services::MAX_LIMIT).contains(&l)) {
+        return Err(Problem::validation(vec![crate::bus::rpc::FieldError {
+            field: "limit".into(),
+            message: "must be from 1 to 200".into(),
+        }]));
+    }
+    Ok(crate::services::Page { limit, cursor })
 }
 
 pub use router::router;

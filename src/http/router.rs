@@ -1,28 +1,62 @@
-//! The API's table of contents: every route, then the layers every request passes through.
+//! The API's table of contents: every route group, then the layers every request passes
+//! through (request id, tracing, body limit, panics turned into 500s).
 //!
-//! | method, path   | handler            |
-//! |----------------|--------------------|
-//! | GET /healthz   | `health::healthz`  |
-//! | GET /readyz    | `health::readyz`   |
+//! | group             | file           |
+//! |-------------------|----------------|
+//! | /healthz, /readyz | `health.rs`    |
+//! | /api/users        | `users.rs`     |
+//! | /api/listings     | `listings.rs`  |
+//! | /api/catalog      | `catalog.rs`   |
+//! | /api/events       | `events.rs`    |
+//! | /api/admin        | `admin.rs`     |
 
-use super::{AppState, health};
+use super::error::Problem;
+use super::{AppState, admin, catalog, events, health, listings, users};
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Request};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::trace::TraceLayer;
+
+/// Request bodies above this are refused with 413.
+pub const BODY_LIMIT: usize = 1 << 20;
 
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(users::routes())
+        .merge(listings::routes())
+        .merge(catalog::routes())
+        .merge(events::routes())
+        .merge(admin::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(Problem::internal("handler", "panicked"))
+        }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, NewRequestId))
+}
+
+async fn not_found() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
 }
 
 /// `req_…` ids for requests that arrive without an `X-Request-Id`.

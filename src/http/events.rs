@@ -1,0 +1,172 @@
+//! The bus, seen from HTTP: stored events and a live tail.
+//!
+//! | method, path          | answer                                                         |
+//! |-----------------------|----------------------------------------------------------------|
+//! | GET /api/events       | stored events by subject, oldest first, paged per stream       |
+//! | GET /api/events/live  | Server-Sent Events, one per event on the bus (`?subject=`)     |
+//!
+//! `subject` is a NATS subject filter under `souk.events.` (e.g. `souk.events.user.>`); the
+//! events of every stream it touches are merged by time. `after_seq` starts after a sequence
+//! (meaningful when the filter touches one stream); `cursor` continues a previous page.
+
+use super::AppState;
+use super::error::Problem;
+use super::extract::Params;
+use crate::bus::Bus;
+use crate::bus::rpc::FieldError;
+use crate::bus::subjects::PRODUCERS;
+use crate::services::{decode_cursor, encode_cursor};
+use axum::Router;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/events", get(list))
+        .route("/api/events/live", get(live))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    subject: Option<String>,
+    after_seq: Option<u64>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Page {
+    items: Vec<Value>,
+    next_cursor: Option<String>,
+}
+
+/// Checks a subject filter and returns it with the streams it can match.
+fn streams_for(bus: &Bus, subject: Option<String>) -> Result<(String, Vec<String>), Problem> {
+    let names = bus.names();
+    let subject = subject.unwrap_or_else(|| names.all_events());
+    let bad = |m: &str| {
+        Problem::validation(vec![FieldError {
+            field: "subject".into(),
+            message: m.into(),
+        }])
+    };
+    let prefix = format!("{}.events.", names.prefix());
+    if !subject.starts_with(&prefix) && subject != names.all_events() {
+        return Err(bad(&format!("must start with {prefix}")));
+    }
+    let tokens: Vec<&str> = subject.split('.').collect();
+    if tokens
+        .iter()
+        .any(|t| t.is_empty() || t.contains(char::is_whitespace))
+        || tokens.iter().rev().skip(1).any(|t| *t == ">")
+    {
+        return Err(bad("is not a valid subject filter"));
+    }
+    let aggregate = tokens.get(2).copied().unwrap_or(">");
+    let streams = PRODUCERS
+        .iter()
+        .filter(|(_, aggs)| aggregate == ">" || aggregate == "*" || aggs.contains(&aggregate))
+        .map(|(service, _)| names.stream(service))
+        .collect();
+    Ok((subject, streams))
+}
+
+async fn list(
+    State(s): State<AppState>,
+    Params(p): Params<ListParams>,
+) -> Result<axum::Json<Page>, Problem> {
+    let bus = s.bus()?;
+    let limit = super::page(p.limit, None)?.limit();
+    let (subject, streams) = streams_for(bus, p.subject)?;
+    let mut after: BTreeMap<String, u64> = match &p.cursor {
+        Some(c) => decode_cursor(c).ok_or_else(|| {
+            Problem::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_cursor",
+                "the cursor is not valid",
+            )
+        })?,
+        None => streams
+            .iter()
+            .map(|st| (st.clone(), p.after_seq.unwrap_or(0)))
+            .collect(),
+    };
+    // Up to `limit` from each stream, merged by time, the oldest `limit` kept.
+    let mut found: Vec<(String, String, u64, Value)> = Vec::new();
+    for stream in &streams {
+        let st = bus
+            .jetstream
+            .get_stream(stream)
+            .await
+            .map_err(|e| Problem::internal("reading a stream", e))?;
+        let mut seq = after.get(stream).copied().unwrap_or(0) + 1;
+        for _ in 0..limit {
+            match st
+                .direct_get_next_for_subject(subject.as_str(), Some(seq))
+                .await
+            {
+                Ok(m) => {
+                    seq = m.sequence + 1;
+                    let mut v: Value = serde_json::from_slice(&m.payload).unwrap_or(Value::Null);
+                    let at = v["occurred_at"].as_str().unwrap_or("").to_string();
+                    if let Value::Object(o) = &mut v {
+                        o.insert("seq".into(), m.sequence.into());
+                        o.insert("stream".into(), stream.clone().into());
+                    }
+                    found.push((at, stream.clone(), m.sequence, v));
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    found.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
+    let more = found.len() > limit;
+    found.truncate(limit);
+    for (_, stream, seq, _) in &found {
+        after.insert(stream.clone(), *seq);
+    }
+    let next_cursor = (more || found.len() == limit)
+        .then(|| encode_cursor(&after))
+        .filter(|_| !found.is_empty());
+    Ok(axum::Json(Page {
+        items: found.into_iter().map(|f| f.3).collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LiveParams {
+    subject: Option<String>,
+}
+
+/// One SSE event per bus event: `event: <type>`, `data: <envelope>`.
+async fn live(
+    State(s): State<AppState>,
+    Params(p): Params<LiveParams>,
+) -> Result<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>, Problem> {
+    let bus = s.bus()?;
+    let (subject, _) = streams_for(bus, p.subject)?;
+    let sub = bus
+        .client
+        .subscribe(subject)
+        .await
+        .map_err(|e| Problem::internal("subscribing", e))?;
+    let events = sub.map(|m| {
+        let kind = serde_json::from_slice::<Value>(&m.payload)
+            .ok()
+            .and_then(|v| v["type"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "event".into());
+        Ok(Event::default()
+            .event(kind)
+            .data(String::from_utf8_lossy(&m.payload)))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

@@ -1,0 +1,191 @@
+//! Request extractors that answer bad input the API's way: 415 for a body that is not JSON,
+//! 400 `malformed_json` for broken JSON, 422 `validation_failed` naming the field for wrong types
+//! or unknown fields, 413 over the body limit; query strings likewise; `If-Match`,
+//! `Idempotency-Key` and the request context (request id, actor).
+
+use super::error::Problem;
+use crate::bus::Meta;
+use crate::bus::rpc::FieldError;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+/// A JSON body decoded into `T` (whose unknown fields are refused by `deny_unknown_fields`).
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                let v = v.trim().to_ascii_lowercase();
+                v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+            });
+        if !json {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the body is larger than the limit (1 MiB by default)",
+                )
+            } else {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    format!("cannot read the body: {e}"),
+                )
+            }
+        })?;
+        decode_json(&bytes).map(Body)
+    }
+}
+
+/// Decodes JSON, telling syntax errors (400) from shape errors (422, with the field's path).
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize(de) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            use serde_json::error::Category;
+            match inner.classify() {
+                Category::Syntax | Category::Eof | Category::Io => Err(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    format!("the body is not valid JSON: {inner}"),
+                )),
+                Category::Data => Err(invalid(field, inner.to_string())),
+            }
+        }
+    }
+}
+
+fn invalid(field: String, message: String) -> Problem {
+    let field = if field == "." {
+        unknown_field(&message).unwrap_or_default()
+    } else {
+        field
+    };
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_string();
+    Problem::validation(vec![FieldError { field, message }])
+}
+
+/// serde reports an unknown field at the parent's path; name the field itself.
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+/// Query parameters decoded into `T`; wrong types or unknown parameters → 422 naming them.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
+        serde_path_to_error::deserialize(de)
+            .map(Params)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                invalid(field, e.into_inner().to_string())
+            })
+    }
+}
+
+fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(query.as_bytes())
+}
+
+/// `If-Match: "<version>"`, if sent.
+pub struct IfMatch(pub Option<u64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        let Some(v) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(IfMatch(None));
+        };
+        let text = v.to_str().unwrap_or("").trim();
+        let version = text.trim_start_matches("W/").trim_matches('"');
+        version
+            .parse::<u64>()
+            .map(|v| IfMatch(Some(v)))
+            .map_err(|_| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_if_match",
+                    "If-Match must be an ETag like \"3\" from a GET",
+                )
+            })
+    }
+}
+
+/// `Idempotency-Key`, if sent: 1–255 visible ASCII characters.
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        let Some(v) = parts.headers.get("idempotency-key") else {
+            return Ok(IdempotencyKey(None));
+        };
+        match v.to_str() {
+            Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => {
+                Ok(IdempotencyKey(Some(k.to_string())))
+            }
+            _ => Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            )),
+        }
+    }
+}
+
+/// The request's context for the events it causes: its id and (once auth lands) its actor.
+pub struct Ctx(pub Meta);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let actor = parts.extensions.get::<Actor>().map(|a| a.0.clone());
+        Ok(Ctx(Meta {
+            correlation_id: request_id,
+            causation_id: None,
+            actor,
+        }))
+    }
+}
+
+/// Who is calling, set by the authentication layer.
+#[derive(Clone, Debug)]
+pub struct Actor(pub String);

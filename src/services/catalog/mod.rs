@@ -1,0 +1,48 @@
+//! The catalog: a CQRS read model of listings joined with their seller, in `catalog.sqlite`,
+//! fed by two durable consumers (`catalog-listings`, `catalog-users`) and served as
+//! `souk-catalog`. Eventually consistent with the write side; `min_version` gives
+//! read-your-writes.
+
+pub mod projector;
+pub mod query;
+pub mod rpc;
+pub mod store;
+
+use std::sync::Arc;
+use tokio::sync::watch;
+
+pub struct Catalog {
+    pub db: Arc<store::Db>,
+    pub applied: watch::Sender<u64>,
+}
+
+use crate::bus::consumer::Spec;
+use crate::services::runtime::Runtime;
+
+/// Opens `catalog.sqlite`, starts the projector's two consumers and `souk-catalog`.
+pub async fn start(rt: &mut Runtime<'_>) -> anyhow::Result<Arc<Catalog>> {
+    let path = rt.config.data_dir.join("catalog.sqlite");
+    let db = tokio::task::spawn_blocking(move || store::Db::open(&path)).await??;
+    let (applied, _) = watch::channel(0);
+    let catalog = Arc::new(Catalog {
+        db: db.clone(),
+        applied: applied.clone(),
+    });
+    let projector: Arc<dyn crate::bus::consumer::Handler> =
+        Arc::new(projector::Projector { db, applied });
+    let names = rt.bus.names().clone();
+    for (purpose, stream, aggregate) in [
+        ("listings", "listings", "listing"),
+        ("users", "users", "user"),
+    ] {
+        let spec = Spec::new(
+            names.consumer("catalog", purpose),
+            names.stream(stream),
+            vec![format!("{}.events.{aggregate}.>", names.prefix())],
+        );
+        rt.consumer(spec, projector.clone());
+    }
+    let c = catalog.clone();
+    rt.rpc("catalog", move || rpc::service(c.clone()));
+    Ok(catalog)
+}

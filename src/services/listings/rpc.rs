@@ -1,0 +1,110 @@
+//! The listings service's endpoints (`souk.rpc.listings.<op>`).
+
+use super::commands;
+use super::error::ListingError;
+use super::model::*;
+use super::store;
+use crate::bus::rpc::{CallError, RpcError, Service};
+use crate::bus::{Bus, Meta};
+use crate::services::{List, decode_cursor, encode_cursor, write};
+use crate::store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Listings {
+    pub db: Store,
+    pub bus: Bus,
+}
+
+pub fn service(listings: Arc<Listings>) -> Service {
+    Service::new("listings", "marketplace listings")
+        .with(
+            &listings,
+            "create",
+            |l, req: CreateRequest, meta: Meta| async move { create(&l, req, meta).await },
+        )
+        .with(
+            &listings,
+            "patch",
+            |l, req: PatchRequest, meta: Meta| async move {
+                let names = l.bus.names().clone();
+                write(&l.db, move |t| commands::patch(t, &names, req, &meta)).await
+            },
+        )
+        .with(
+            &listings,
+            "delete",
+            |l, req: IdRequest, meta: Meta| async move {
+                let names = l.bus.names().clone();
+                write(&l.db, move |t| commands::delete(t, &names, req, &meta)).await
+            },
+        )
+        .with(&listings, "get", |l, req: IdRequest, _| async move {
+            let found =
+                l.db.read(move |t| store::read(t, &req.id))
+                    .await
+                    .map_err(ListingError::Store)?;
+            found.ok_or_else(|| ListingError::NotFound.into())
+        })
+        .with(&listings, "list", |l, req: ListRequest, _| async move {
+            list(&l.db, req).await.map_err(RpcError::from)
+        })
+}
+
+/// The seller must exist and be enabled: asked of the users service, which owns that truth.
+async fn create(l: &Listings, req: CreateRequest, meta: Meta) -> Result<Listing, RpcError> {
+    commands::new_fields(&req.listing)?;
+    if commands::idempotency_key(&req).is_none() || !is_replay(l, &req).await? {
+        #[derive(serde::Deserialize)]
+        struct Seller {
+            enabled: bool,
+        }
+        let ask = crate::services::users::model::IdRequest {
+            id: req.listing.seller_id.clone(),
+            expected_version: None,
+        };
+        match l
+            .bus
+            .call::<_, Seller>("users", "get", &ask, &meta, Duration::from_secs(5))
+            .await
+        {
+            Ok(seller) if seller.enabled => {}
+            Ok(_) => return Err(ListingError::UnknownSeller.into()),
+            Err(CallError::Rejected(e)) if e.status == 404 => {
+                return Err(ListingError::UnknownSeller.into());
+            }
+            Err(e) => return Err(ListingError::UsersUnavailable(e.to_string()).into()),
+        }
+    }
+    let names = l.bus.names().clone();
+    write(&l.db, move |t| commands::create(t, &names, req, &meta)).await
+}
+
+async fn is_replay(l: &Listings, req: &CreateRequest) -> Result<bool, RpcError> {
+    let req = req.clone();
+    write(&l.db, move |t| {
+        commands::replayed(t, &req).map(|r| r.is_some())
+    })
+    .await
+}
+
+async fn list(db: &Store, req: ListRequest) -> Result<List<Listing>, ListingError> {
+    let limit = req.page.limit();
+    let before: Option<String> = match &req.page.cursor {
+        Some(c) => Some(decode_cursor::<String>(c).ok_or(ListingError::BadCursor)?),
+        None => None,
+    };
+    let status = req.status.clone();
+    let seller = req.seller_id.clone();
+    let keep = move |l: &Listing| status.as_deref().is_none_or(|s| l.status == s);
+    let mut items = db
+        .read(move |t| store::scan(t, seller.as_deref(), before.as_deref(), limit + 1, keep))
+        .await?;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|l| encode_cursor(&l.id))
+    } else {
+        None
+    };
+    Ok(List { items, next_cursor })
+}
