@@ -1,4 +1,6 @@
 //! Souk's integration tests: one test binary, the real `souk` binary, the real nats-server.
 
 mod appliance;
+mod backbone;
+mod consumers;
 mod support;

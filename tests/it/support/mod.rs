@@ -266,3 +266,133 @@ pub fn nats_server_binary(dir: &Path) -> PathBuf {
         .expect("extracting nats-server")
         .path
 }
+
+/// A nats-server with JetStream that the test owns (for in-process tests of the bus parts).
+pub struct TestNats {
+    pub child: Child,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestNats {
+    pub async fn start() -> TestNats {
+        let dir = tempfile::tempdir().unwrap();
+        let server = nats_server_binary(dir.path());
+        let ports = dir.path().join("ports");
+        std::fs::create_dir(&ports).unwrap();
+        let child = Command::new(server)
+            .args(["-a", "127.0.0.1", "-p", "-1", "-js"])
+            .arg("-sd")
+            .arg(dir.path().join("js"))
+            .arg("--ports_file_dir")
+            .arg(&ports)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(eventually(Duration::from_secs(10), || nats_pid_in(&ports).is_some()).await);
+        let pf = std::fs::read_dir(&ports)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let pf: serde_json::Value = serde_json::from_slice(&std::fs::read(pf).unwrap()).unwrap();
+        TestNats {
+            child,
+            url: pf["nats"][0].as_str().unwrap().to_string(),
+            dir,
+        }
+    }
+
+    /// A bus on this server with Souk's streams in place.
+    pub async fn bus(&self) -> souk::bus::Bus {
+        let client = async_nats::connect(&self.url).await.unwrap();
+        let bus = souk::bus::Bus {
+            jetstream: async_nats::jetstream::new(client.clone()),
+            client,
+            names: souk::bus::Names::new("souk"),
+        };
+        souk::bus::streams::ensure(&bus, &souk::config::Config::defaults().streams)
+            .await
+            .unwrap();
+        bus
+    }
+}
+
+impl Drop for TestNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Souk {
+    /// A client on this Souk's bundled nats-server, with its generated credentials.
+    pub async fn nats(&self) -> async_nats::Client {
+        let id: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(self.data_dir.join("nats/identity.json")).unwrap(),
+        )
+        .unwrap();
+        let dir = self.data_dir.join("nats");
+        let pf = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|e| e.path().extension().is_some_and(|x| x == "ports"))
+            .expect("a ports file")
+            .path();
+        let pf: serde_json::Value = serde_json::from_slice(&std::fs::read(pf).unwrap()).unwrap();
+        async_nats::ConnectOptions::with_user_and_password(
+            id["user"].as_str().unwrap().into(),
+            id["password"].as_str().unwrap().into(),
+        )
+        .connect(pf["nats"][0].as_str().unwrap())
+        .await
+        .unwrap()
+    }
+
+    /// Sends a JSON request; returns the status and the JSON body (Null when empty).
+    pub async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.http().request(method, format!("{}{path}", self.url));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.json(reqwest::Method::POST, path, Some(body)).await
+    }
+}
+
+/// Every message of `stream`, oldest first: (sequence, subject, payload as JSON).
+pub async fn stream_messages(
+    client: &async_nats::Client,
+    stream: &str,
+) -> Vec<(u64, String, serde_json::Value)> {
+    let js = async_nats::jetstream::new(client.clone());
+    let s = js.get_stream(stream).await.unwrap();
+    let mut out = Vec::new();
+    let mut seq = 1;
+    loop {
+        match s.direct_get_next_for_subject(">", Some(seq)).await {
+            Ok(m) => {
+                seq = m.sequence + 1;
+                let v = serde_json::from_slice(&m.payload).unwrap_or(serde_json::Value::Null);
+                out.push((m.sequence, m.subject.to_string(), v));
+            }
+            Err(_) => return out,
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Durable consumers in-process, on a real nats-server: retries with backoff, dead letters and
+//! their retry, and replays that change nothing.
+
+use crate::support::TestNats;
+use async_trait::async_trait;
+use serde_json::json;
+use souk::bus::consumer::{self, Delivery, Handler, HandlerError, Spec};
+use souk::bus::{Bus, Envelope, Meta, deadletter};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const T: Duration = Duration::from_secs(30);
+
+async fn publish(bus: &Bus, e: &Envelope) -> u64 {
+    let subject = bus.names().event(&e.kind);
+    bus.jetstream
+        .publish(subject, e.to_json().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .sequence
+}
+
+fn listing(id: &str, version: u64, title: &str, seller: &str) -> Envelope {
+    let data = json!({
+        "id": id, "seller_id": seller, "title": title, "description": "", "listing_type": "sale",
+        "price": 100 * version, "currency": "USD", "quantity": 1, "status": "active",
+        "created_at": "2026-11-21T10:00:00.000Z", "updated_at": "2026-11-21T10:00:00.000Z", "version": version
+    });
+    let kind = if version == 1 {
+        "listing.created"
+    } else {
+        "listing.updated"
+    };
+    Envelope::new(kind, id, version, data, &Meta::default())
+}
+
+/// Fails every delivery of one aggregate until it is "fixed".
+#[derive(Default)]
+struct Flaky {
+    broken: String,
+    fixed: AtomicBool,
+    applied: Mutex<Vec<String>>,
+    failures: Mutex<Vec<Instant>>,
+}
+
+#[async_trait]
+impl Handler for Flaky {
+    async fn handle(&self, batch: &[Delivery]) -> Vec<Result<(), HandlerError>> {
+        batch
+            .iter()
+            .map(|d| {
+                if d.envelope.aggregate_id == self.broken && !self.fixed.load(Ordering::SeqCst) {
+                    self.failures.lock().unwrap().push(Instant::now());
+                    Err(HandlerError::Retry("the disk is on fire".into()))
+                } else {
+                    self.applied
+                        .lock()
+                        .unwrap()
+                        .push(d.envelope.aggregate_id.clone());
+                    Ok(())
+                }
+            })
+            .collect()
+    }
+}
+
+async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + T;
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_event_is_retried_with_backoff_dead_lettered_and_retried_once_fixed() {
+    let nats = TestNats::start().await;
+    let bus = nats.bus().await;
+    let mut seqs = Vec::new();
+    for i in 1..=5 {
+        seqs.push(publish(&bus, &listing(&format!("lst_{i}"), 1, "x", "usr_1")).await);
+    }
+    let handler = Arc::new(Flaky {
+        broken: "lst_3".into(),
+        ..Default::default()
+    });
+    let mut spec = Spec::new(
+        "test-flaky".into(),
+        "SOUK_LISTINGS".into(),
+        vec!["souk.events.listing.>".into()],
+    );
+    spec.max_deliver = 3;
+    spec.backoff = vec![Duration::from_millis(200), Duration::from_millis(400)];
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(consumer::run(
+        bus.clone(),
+        spec,
+        handler.clone(),
+        None,
+        cancel.clone(),
+    ));
+
+    until("the dead letter", async || {
+        deadletter::list(&bus, None, 0, 10).await.unwrap().0.len() == 1
+    })
+    .await;
+    let (letters, _) = deadletter::list(&bus, Some("test-flaky"), 0, 10)
+        .await
+        .unwrap();
+    let letter = &letters[0];
+    assert_eq!(letter.letter.attempts, 3);
+    assert_eq!(letter.letter.stream_seq, seqs[2]);
+    assert!(
+        letter.letter.reason.contains("the disk is on fire"),
+        "{letter:?}"
+    );
+    assert_eq!(letter.event["aggregate_id"], "lst_3");
+
+    // Other events kept flowing; the failures were spaced by the backoff.
+    let mut applied = handler.applied.lock().unwrap().clone();
+    applied.sort();
+    assert_eq!(applied, ["lst_1", "lst_2", "lst_4", "lst_5"]);
+    let failures = handler.failures.lock().unwrap().clone();
+    assert_eq!(failures.len(), 3);
+    assert!(
+        failures[1] - failures[0] >= Duration::from_millis(180),
+        "{:?}",
+        failures[1] - failures[0]
+    );
+    assert!(
+        failures[2] - failures[1] >= Duration::from_millis(380),
+        "{:?}",
+        failures[2] - failures[1]
+    );
+
+    // Retrying while still broken keeps the letter, and says why.
+    let retry_cancel = CancellationToken::new();
+    let service = deadletter::retry_service(
+        &bus,
+        vec![("test-flaky".into(), handler.clone() as Arc<dyn Handler>)],
+    );
+    let b = bus.clone();
+    let rc = retry_cancel.clone();
+    tokio::spawn(async move { service.run(&b, rc).await });
+    let id: u64 = letter.id.parse().unwrap();
+    let call = async |id: u64| {
+        bus.call::<_, deadletter::RetryReply>(
+            "deadletters",
+            "retry-test-flaky",
+            &json!({"id": id}),
+            &Meta::default(),
+            T,
+        )
+        .await
+    };
+    until("the retry service", async || {
+        !matches!(
+            call(id).await,
+            Err(souk::bus::rpc::CallError::NoResponders(_))
+        )
+    })
+    .await;
+    match call(id).await {
+        Err(souk::bus::rpc::CallError::Rejected(e)) => assert_eq!(e.code, "retry_failed"),
+        other => panic!("expected retry_failed, got {other:?}"),
+    }
+    assert_eq!(
+        deadletter::list(&bus, None, 0, 10).await.unwrap().0.len(),
+        1
+    );
+
+    handler.fixed.store(true, Ordering::SeqCst);
+    let reply = call(id).await.unwrap();
+    assert!(reply.retried);
+    assert_eq!(
+        handler
+            .applied
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| *a == "lst_3")
+            .count(),
+        1
+    );
+    assert!(
+        deadletter::list(&bus, None, 0, 10)
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    );
+    match call(id).await {
+        Err(souk::bus::rpc::CallError::Rejected(e)) => assert_eq!(e.code, "not_found"),
+        other => panic!("a second retry should find nothing, got {other:?}"),
+    }
+    cancel.cancel();
+    retry_cancel.cancel();
+    run.await.unwrap().unwrap();
+}
+
+fn dump(db: &souk::services::catalog::store::Db) -> Vec<String> {
+    db.read(|c| {
+        let mut out = Vec::new();
+        for sql in [
+            "SELECT id, seller_name, title, price, version, hidden FROM items ORDER BY id",
+            "SELECT id, name, version, deleted FROM sellers ORDER BY id",
+        ] {
+            let mut stmt = c.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    let cell = |i| match r.get_ref(i).unwrap() {
+                        rusqlite::types::ValueRef::Text(t) => {
+                            format!("{:?}", String::from_utf8_lossy(t))
+                        }
+                        other => format!("{other:?}"),
+                    };
+                    Ok((0..n).map(cell).collect::<Vec<_>>().join("|"))
+                })
+                .unwrap();
+            out.extend(rows.map(Result::unwrap));
+        }
+        Ok(out)
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn replaying_a_whole_stream_into_a_current_read_model_changes_nothing() {
+    let nats = TestNats::start().await;
+    let bus = nats.bus().await;
+    let user = |id: &str, name: &str, version: u64, kind: &str| {
+        Envelope::new(
+            kind,
+            id,
+            version,
+            json!({"id": id, "name": name, "version": version}),
+            &Meta::default(),
+        )
+    };
+    publish(&bus, &user("usr_a", "Ann", 1, "user.created")).await;
+    for i in 0..30 {
+        publish(&bus, &listing(&format!("lst_{i:02}"), 1, "chair", "usr_a")).await;
+    }
+    // Updates, one arriving out of order (v3 before v2), and a deletion.
+    publish(&bus, &listing("lst_01", 3, "stool", "usr_a")).await;
+    publish(&bus, &listing("lst_01", 2, "chair v2", "usr_a")).await;
+    let mut deleted = listing("lst_02", 2, "chair", "usr_a");
+    deleted.kind = "listing.deleted".into();
+    publish(&bus, &deleted).await;
+    publish(&bus, &user("usr_a", "Ann B.", 2, "user.updated")).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = souk::services::catalog::store::Db::open(&dir.path().join("catalog.sqlite")).unwrap();
+    let (applied, _) = tokio::sync::watch::channel(0);
+    let projector: Arc<dyn Handler> = Arc::new(souk::services::catalog::projector::Projector {
+        db: db.clone(),
+        applied,
+    });
+    let cancel = CancellationToken::new();
+    let consume = |name: &str| {
+        let specs = [
+            ("SOUK_LISTINGS", "souk.events.listing.>"),
+            ("SOUK_USERS", "souk.events.user.>"),
+        ];
+        for (stream, filter) in specs {
+            let spec = Spec::new(
+                format!("{name}-{stream}"),
+                stream.into(),
+                vec![filter.into()],
+            );
+            tokio::spawn(consumer::run(
+                bus.clone(),
+                spec,
+                projector.clone(),
+                None,
+                cancel.clone(),
+            ));
+        }
+    };
+    let settled = async |db: &souk::services::catalog::store::Db| {
+        let mut last = Vec::new();
+        until("the projection to settle", async || {
+            let now = dump(db);
+            let stable = now == last && now.len() == 31;
+            last = now;
+            stable
+        })
+        .await;
+        last
+    };
+    consume("first");
+    let first = settled(&db).await;
+    assert!(
+        first
+            .iter()
+            .any(|r| r.contains("\"stool\"") && r.contains("\"Ann B.\"")),
+        "{first:#?}"
+    );
+    assert!(
+        first
+            .iter()
+            .any(|r| r.starts_with("\"lst_02\"") && r.ends_with("|Integer(1)")),
+        "{first:#?}"
+    );
+
+    consume("replay");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = settled(&db).await;
+    assert_eq!(first, second);
+    cancel.cancel();
+}
