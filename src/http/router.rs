@@ -9,9 +9,10 @@
 //! | /api/catalog      | `catalog.rs`   |
 //! | /api/events       | `events.rs`    |
 //! | /api/admin        | `admin.rs`     |
+//! | /public           | `public.rs`    |
 
 use super::error::Problem;
-use super::{AppState, admin, catalog, events, health, listings, users};
+use super::{AppState, admin, catalog, events, health, listings, public, users};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(catalog::routes())
         .merge(events::routes())
         .merge(admin::routes())
+        .merge(public::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -3,4 +3,5 @@
 mod appliance;
 mod backbone;
 mod consumers;
+mod public;
 mod support;

@@ -4,6 +4,7 @@
 //! read-your-writes.
 
 pub mod projector;
+pub mod public;
 pub mod query;
 pub mod rpc;
 pub mod store;

@@ -36,6 +36,10 @@ struct ListingData {
 struct UserData {
     id: String,
     name: String,
+    #[serde(default)]
+    created_at: String,
+    #[serde(default)]
+    updated_at: String,
     version: u64,
 }
 
@@ -173,10 +177,19 @@ fn apply_user(
     }
     let deleted = event.kind == "user.deleted";
     tx.execute(
-        "INSERT INTO sellers(id, name, version, deleted) VALUES (?1, ?2, ?3, ?4)
+        "INSERT INTO sellers(id, name, version, deleted, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(id) DO UPDATE SET name = excluded.name, version = excluded.version,
-                                       deleted = excluded.deleted",
-        params![u.id, u.name, u.version as i64, deleted],
+            deleted = excluded.deleted, created_at = excluded.created_at,
+            updated_at = excluded.updated_at",
+        params![
+            u.id,
+            u.name,
+            u.version as i64,
+            deleted,
+            u.created_at,
+            u.updated_at
+        ],
     )?;
     // A rename shows in every item of the seller; a deleted seller's items leave the catalog.
     tx.execute(

@@ -38,6 +38,17 @@ pub fn service(catalog: Arc<Catalog>) -> Service {
         .with(&catalog, "get", |c, req: GetRequest, _| async move {
             get(&c, req).await
         })
+        .with(
+            &catalog,
+            "public_page",
+            |c, req: super::public::PageRequest, _| async move {
+                let db = c.db.clone();
+                tokio::task::spawn_blocking(move || super::public::page(&db, &req))
+                    .await
+                    .map_err(|e| RpcError::internal("catalog page task", e))?
+                    .map_err(|e| RpcError::internal("catalog page", e))
+            },
+        )
 }
 
 async fn get(c: &Catalog, req: GetRequest) -> Result<CatalogItem, RpcError> {

@@ -46,16 +46,21 @@ CREATE TRIGGER IF NOT EXISTS items_au AFTER UPDATE OF title, description ON item
     INSERT INTO items_fts(rowid, title, description) VALUES (new.rowid, new.title, new.description);
 END;
 CREATE TABLE IF NOT EXISTS sellers (
-    id      TEXT PRIMARY KEY,
-    name    TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    deleted INTEGER NOT NULL DEFAULT 0
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL DEFAULT '',
+    version    INTEGER NOT NULL,
+    deleted    INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS positions (
     stream TEXT PRIMARY KEY,
     seq    INTEGER NOT NULL
 );
 "#;
+
+/// The schema version this souk writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
 
 /// A SQLite failure on the catalog file, in the store's error type.
 pub fn sqlite_error(path: &Path, during: &'static str, e: rusqlite::Error) -> StoreError {
@@ -76,8 +81,19 @@ pub struct Db {
 impl Db {
     pub fn open(path: &Path) -> Result<Arc<Db>, StoreError> {
         let writer = open_sqlite(path)?;
+        let found: i64 = writer
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| sqlite_error(path, "reading the catalog schema version", e))?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::UnknownFormat {
+                path: path.to_path_buf(),
+                found: found as u8,
+                supported: SCHEMA_VERSION as u8,
+            });
+        }
         writer
             .execute_batch(SCHEMA)
+            .and_then(|()| writer.pragma_update(None, "user_version", SCHEMA_VERSION))
             .map_err(|e| sqlite_error(path, "creating the catalog schema", e))?;
         Ok(Arc::new(Db {
             path: path.to_path_buf(),
