@@ -11,6 +11,7 @@ pub mod config;
 pub mod health;
 pub mod http;
 pub mod ids;
+pub mod store;
 pub mod supervisor;
 pub mod telemetry;
 
