@@ -1,13 +1,16 @@
 //! The embedded stores every service uses: one owner per file, no sharing between services.
 //!
 //! - [`codec`]: the versioned byte encoding of every value kept in redb.
+//! - [`sqlite`]: opening SQLite read models (the projector's connection and read-only ones).
 //!
 //! Talks to nothing but the local files; services build their tables on top of these helpers.
 //! [`StoreError`] is the one error type of this boundary and always names the file involved.
 
 pub mod codec;
+pub mod sqlite;
 
 pub use codec::{FORMAT_VERSION, decode, encode, try_encode};
+pub use sqlite::{open_sqlite, open_sqlite_reader};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
