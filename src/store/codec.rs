@@ -22,8 +22,8 @@ pub const FORMAT_VERSION: u8 = 1;
 /// # Panics
 /// If `value` cannot be JSON at all (a map with non-string keys, or a `Serialize` impl that fails).
 /// That is a programming error in the type, found by its first test; use [`try_encode`] for values
-/// whose shape is not fixed at compile time. Inside a store write job a panic is caught and
-/// reported as an error, never a crash.
+/// whose shape is not fixed at compile time. Inside a [`super::Store::write`] job a panic is caught
+/// and reported as an error, never a crash.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     match try_encode(value) {
         Ok(bytes) => bytes,

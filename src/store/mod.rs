@@ -1,5 +1,7 @@
 //! The embedded stores every service uses: one owner per file, no sharing between services.
 //!
+//! - [`kv`]: a redb file behind a [`Store`] with one writer thread that group-commits concurrent
+//!   writes (one fsync for many requests) and reads from the last durable snapshot.
 //! - [`codec`]: the versioned byte encoding of every value kept in redb.
 //! - [`sqlite`]: opening SQLite read models (the projector's connection and read-only ones).
 //!
@@ -7,9 +9,11 @@
 //! [`StoreError`] is the one error type of this boundary and always names the file involved.
 
 pub mod codec;
+pub mod kv;
 pub mod sqlite;
 
 pub use codec::{FORMAT_VERSION, decode, encode, try_encode};
+pub use kv::{Store, WriteError};
 pub use sqlite::{open_sqlite, open_sqlite_reader};
 
 use std::path::{Path, PathBuf};
@@ -18,7 +22,7 @@ use std::sync::Arc;
 /// What went wrong with a store file, worded for the operator who reads the log.
 ///
 /// `path` is empty while an error is created inside a job that does not know its file (e.g. from
-/// `?` on a redb error or [`decode`]); the store fills it in, and [`StoreError::at`] does so
+/// `?` on a redb error or [`decode`]); [`Store::read`] fills it in, and [`StoreError::at`] does so
 /// for callers that carry the error elsewhere. Sources sit behind `Arc` so the writer can hand the
 /// same failure to every job of a batch.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -160,7 +164,7 @@ impl StoreError {
     }
 }
 
-/// `?` on redb calls inside store jobs; the store adds the path.
+/// `?` on redb calls inside [`Store::read`] and [`Store::write`] jobs; the store adds the path.
 macro_rules! from_redb {
     ($($ty:ty => $during:literal),* $(,)?) => {$(
         impl From<$ty> for StoreError {
