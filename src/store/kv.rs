@@ -14,9 +14,9 @@
 //! job's transaction is aborted, leaving the others untouched; a panic is answered with
 //! [`StoreError::Panicked`] and the rest of the batch commits normally (nothing needs a retry:
 //! no other job shared its transaction). The price, measured by `benches/store.rs` on one thread
-//! in batches of 64: ~19k writes/s this way against ~68k/s in one shared transaction that could
-//! not roll a single job back. An fsync costs more than a whole batch of such commits, and 64
-//! concurrent writers still reach ~8k durable writes/s on this 2-core machine.
+//! in batches of 64 (two runs, loaded machine): 16k–19k writes/s this way against 30k–68k/s in
+//! one shared transaction that could not roll a single job back. 64 concurrent writers still
+//! reach 8k–9k durable writes/s on this 2-core machine, ~60 writes per fsync.
 //!
 //! Readers must not see those not-yet-durable commits (an outbox relay would publish an event the
 //! crash then loses), but a redb read transaction sees them. So after each durable commit the
