@@ -171,16 +171,18 @@ const PREAMBLE: &str = "# Benchmarks
 Measured by the load harness in `benches/load.rs` (issue 7) against the targets of issue 2:
 
 ```sh
-cargo bench --bench load -- all                      # every scenario; rewrites this file
+cargo bench --bench load -- all                      # every scenario; rewrites every block below
 cargo bench --bench load -- healthz --clients 16 --duration 5 --runs 5
 cargo bench --bench load -- start --no-write         # print only
 ```
 
-It runs the release `souk` (built by `cargo bench` itself) in a fresh temp data dir on
+It runs the release `souk` that `cargo bench` builds (`<target>/release/souk`, release profile;
+`SOUK_BENCH_BIN=/path/to/souk` measures another build) in a fresh temp data dir on
 `127.0.0.1:0`, drives it over real HTTP/1.1 from the same machine, and replaces the blocks below
-for the scenarios it ran. Client and server share the machine's cores, and the machines these
-figures come from are shared: compare ratios within one run (souk / baseline) rather than
-absolute figures across runs. \"MB\" in targets is 10^6 bytes; sizes are shown in MiB.
+for the scenarios it ran; text outside the blocks is kept. Client and server share the
+machine's cores, and the machines these figures come from are shared (see the load average in
+each stamp): compare ratios within one run (souk / baseline) rather than absolute figures
+across runs. \"MB\" in targets is 10^6 bytes; sizes are shown in MiB.
 ";
 
 /// Writes `sections` into `path`, replacing each one's previous block or appending it.
