@@ -43,6 +43,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Read models: rebuild one from the event streams.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
     /// Internal: runs the bundled nats-server so that it dies with Souk.
     #[command(name = "__nats-exec", hide = true)]
     NatsExec(NatsExecArgs),
@@ -62,6 +67,18 @@ pub struct ServeArgs {
     /// Services to run here, comma-separated, or `all` (config `services`, env SOUK_SERVICES).
     #[arg(long, value_name = "LIST")]
     pub services: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProjectionsCommand {
+    /// Rebuild a read model (`catalog`) in the running Souk, beside the live one, and swap it in.
+    Rebuild {
+        /// The read model: `catalog`.
+        name: String,
+        /// The running Souk's address (default: from config `http`).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -12,6 +12,7 @@ pub mod config;
 pub mod health;
 pub mod http;
 pub mod ids;
+pub mod projections;
 pub mod services;
 pub mod store;
 pub mod supervisor;

@@ -1,7 +1,7 @@
 //! The `souk` command: parse the command line, load the configuration, start logging, run.
 
 use clap::Parser;
-use souk::cli::{Cli, Command, ConfigCommand};
+use souk::cli::{Cli, Command, ConfigCommand, ProjectionsCommand};
 use souk::config::Config;
 use std::process::ExitCode;
 
@@ -45,11 +45,20 @@ fn main() -> ExitCode {
             print!("{}", config.render());
             ExitCode::SUCCESS
         }
+        Command::Projections {
+            command: ProjectionsCommand::Rebuild { name, url },
+        } => run_async(souk::projections::rebuild(&config, &name, url)),
         Command::NatsExec(_) => unreachable!("handled above"),
     }
 }
 
 fn run_serve(config: Config) -> ExitCode {
+    let shim = std::env::current_exe().ok();
+    run_async(souk::app::serve(config, shim))
+}
+
+/// Runs a command on a multi-threaded runtime; an error is logged and printed.
+fn run_async(command: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -60,8 +69,7 @@ fn run_serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let shim = std::env::current_exe().ok();
-    match runtime.block_on(souk::app::serve(config, shim)) {
+    match runtime.block_on(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

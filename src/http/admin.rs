@@ -6,6 +6,8 @@
 //! | GET /api/admin/dead-letters               | `?consumer&limit&cursor` → dead letters, oldest first |
 //! | POST /api/admin/dead-letters/{id}/retry   | hands the event to its consumer's handler again |
 //! | DELETE /api/admin/dead-letters/{id}       | discards it                                 |
+//! | GET /api/admin/projections                | read models: position, lag, rebuild progress |
+//! | POST /api/admin/projections/{name}/rebuild | 202: rebuilds beside the live one, then swaps |
 
 use super::AppState;
 use super::error::Problem;
@@ -28,6 +30,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/admin/dead-letters", get(dead_letters))
         .route("/api/admin/dead-letters/{id}/retry", post(retry))
         .route("/api/admin/dead-letters/{id}", delete(discard))
+        .route("/api/admin/projections", get(projections))
+        .route("/api/admin/projections/{name}/rebuild", post(rebuild))
 }
 
 async fn overview(State(s): State<AppState>) -> Result<axum::Json<Value>, Problem> {
@@ -215,4 +219,30 @@ async fn discard(State(s): State<AppState>, Path(id): Path<String>) -> Result<St
         Ok(false) => Err(Problem::not_found("dead letter")),
         Err(e) => Err(Problem::internal("discarding a dead letter", e)),
     }
+}
+
+/// The read models Souk keeps (today: the catalog).
+const PROJECTIONS: &[&str] = &["catalog"];
+
+async fn projections(State(s): State<AppState>, ctx: Ctx) -> Result<axum::Json<Value>, Problem> {
+    let mut items = Vec::new();
+    for name in PROJECTIONS {
+        items.push(
+            s.call::<_, Value>(name, "projection", &json!({}), &ctx)
+                .await?,
+        );
+    }
+    Ok(axum::Json(json!({ "items": items })))
+}
+
+async fn rebuild(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, axum::Json<Value>), Problem> {
+    if !PROJECTIONS.contains(&name.as_str()) {
+        return Err(Problem::not_found("projection"));
+    }
+    let progress: Value = s.call(&name, "rebuild", &json!({}), &ctx).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(progress)))
 }

@@ -228,6 +228,47 @@ async fn acknowledged_writes_survive_kill_9_of_souk_and_the_catalog_catches_up()
         assert_eq!(item["version"].as_u64(), Some(*version));
         assert_eq!(item["seller"]["name"], "Grace");
     }
+
+    // And it equals a rebuild from scratch.
+    let before = catalog_pages(&again).await;
+    let (status, _) = again
+        .post("/api/admin/projections/catalog/rebuild", json!({}))
+        .await;
+    assert_eq!(status, 202);
+    let deadline = Instant::now() + T;
+    loop {
+        let (_, p) = again
+            .json(reqwest::Method::GET, "/api/admin/projections", None)
+            .await;
+        if p["items"][0]["rebuild"]["state"] == "done" {
+            break;
+        }
+        assert_ne!(p["items"][0]["rebuild"]["state"], "failed", "{p}");
+        assert!(Instant::now() < deadline, "rebuild did not finish: {p}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(catalog_pages(&again).await, before);
+}
+
+/// Every catalog item, newest first, through the API's paging.
+async fn catalog_pages(souk: &Souk) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = souk
+            .json(
+                reqwest::Method::GET,
+                &format!("/api/catalog?limit=200{cursor}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        out.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return out,
+        }
+    }
 }
 
 #[tokio::test]

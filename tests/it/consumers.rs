@@ -255,7 +255,7 @@ async fn replaying_a_whole_stream_into_a_current_read_model_changes_nothing() {
     publish(&bus, &user("usr_a", "Ann B.", 2, "user.updated")).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let db = souk::services::catalog::store::Db::open(&dir.path().join("catalog.sqlite")).unwrap();
+    let db = souk::services::catalog::store::Db::open(dir.path()).unwrap();
     let (applied, _) = tokio::sync::watch::channel(0);
     let projector: Arc<dyn Handler> = Arc::new(souk::services::catalog::projector::Projector {
         db: db.clone(),

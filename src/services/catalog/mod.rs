@@ -6,6 +6,7 @@
 pub mod projector;
 pub mod public;
 pub mod query;
+pub mod rebuild;
 pub mod rpc;
 pub mod store;
 
@@ -15,6 +16,8 @@ use tokio::sync::watch;
 pub struct Catalog {
     pub db: Arc<store::Db>,
     pub applied: watch::Sender<u64>,
+    pub rebuilds: rebuild::Rebuilds,
+    pub bus: crate::bus::Bus,
 }
 
 use crate::bus::consumer::Spec;
@@ -22,12 +25,14 @@ use crate::services::runtime::Runtime;
 
 /// Opens `catalog.sqlite`, starts the projector's two consumers and `souk-catalog`.
 pub async fn start(rt: &mut Runtime<'_>) -> anyhow::Result<Arc<Catalog>> {
-    let path = rt.config.data_dir.join("catalog.sqlite");
-    let db = tokio::task::spawn_blocking(move || store::Db::open(&path)).await??;
+    let dir = rt.config.data_dir.clone();
+    let db = tokio::task::spawn_blocking(move || store::Db::open(&dir)).await??;
     let (applied, _) = watch::channel(0);
     let catalog = Arc::new(Catalog {
         db: db.clone(),
         applied: applied.clone(),
+        rebuilds: rebuild::Rebuilds::default(),
+        bus: rt.bus.clone(),
     });
     let projector: Arc<dyn crate::bus::consumer::Handler> =
         Arc::new(projector::Projector { db, applied });

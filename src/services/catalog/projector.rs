@@ -6,7 +6,7 @@
 //! arriving late). Deletions keep a hidden row with their version, so a late older event cannot
 //! bring a deleted listing back.
 
-use super::store::Db;
+use super::store::{Db, Generation, sqlite_error};
 use crate::bus::Envelope;
 use crate::bus::consumer::{Delivery, Handler, HandlerError};
 use crate::store::StoreError;
@@ -58,7 +58,10 @@ impl Handler for Projector {
             .map(|d| (d.envelope.clone(), stream_of(&d.subject), d.stream_seq))
             .collect();
         let n = events.len();
-        let result = tokio::task::spawn_blocking(move || apply_batch(&db, &events)).await;
+        // A rebuild swaps generations only while no batch is in flight.
+        let _gate = db.gate.read().await;
+        let generation = db.current();
+        let result = tokio::task::spawn_blocking(move || apply_batch(&generation, &events)).await;
         match result {
             Ok(Ok(outcomes)) => {
                 self.applied.send_modify(|v| *v += 1);
@@ -78,35 +81,37 @@ fn stream_of(subject: &str) -> String {
 /// Applies events in one transaction. An event whose data does not fit is permanent (it would
 /// fail the same way every time) and is reported without failing the others.
 pub fn apply_batch(
-    db: &Db,
+    generation: &Generation,
     events: &[(Envelope, String, u64)],
 ) -> Result<Vec<Result<(), HandlerError>>, StoreError> {
-    let err = |e| super::store::sqlite_error(db.path(), "applying catalog events", e);
-    let mut conn = db.writer.lock().unwrap();
-    let tx = conn.transaction().map_err(err)?;
-    let mut outcomes = Vec::with_capacity(events.len());
-    for (event, stream, seq) in events {
-        let outcome = match event.aggregate.as_str() {
-            "listing" => match event.data_as::<ListingData>() {
-                Ok(l) => apply_listing(&tx, event, &l).map_err(err)?,
-                Err(e) => Err(HandlerError::Permanent(format!("listing event data: {e}"))),
-            },
-            "user" => match event.data_as::<UserData>() {
-                Ok(u) => apply_user(&tx, event, &u).map_err(err)?,
-                Err(e) => Err(HandlerError::Permanent(format!("user event data: {e}"))),
-            },
-            _ => Ok(()),
-        };
-        tx.execute(
-            "INSERT INTO positions(stream, seq) VALUES (?1, ?2)
-             ON CONFLICT(stream) DO UPDATE SET seq = max(seq, excluded.seq)",
-            params![stream, *seq as i64],
-        )
-        .map_err(err)?;
-        outcomes.push(outcome);
-    }
-    tx.commit().map_err(err)?;
-    Ok(outcomes)
+    let path = generation.path().to_path_buf();
+    let err = |e| sqlite_error(&path, "applying catalog events", e);
+    generation.write(|conn| {
+        let tx = conn.transaction().map_err(err)?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for (event, stream, seq) in events {
+            let outcome = match event.aggregate.as_str() {
+                "listing" => match event.data_as::<ListingData>() {
+                    Ok(l) => apply_listing(&tx, event, &l).map_err(err)?,
+                    Err(e) => Err(HandlerError::Permanent(format!("listing event data: {e}"))),
+                },
+                "user" => match event.data_as::<UserData>() {
+                    Ok(u) => apply_user(&tx, event, &u).map_err(err)?,
+                    Err(e) => Err(HandlerError::Permanent(format!("user event data: {e}"))),
+                },
+                _ => Ok(()),
+            };
+            tx.execute(
+                "INSERT INTO positions(stream, seq) VALUES (?1, ?2)
+                 ON CONFLICT(stream) DO UPDATE SET seq = max(seq, excluded.seq)",
+                params![stream, *seq as i64],
+            )
+            .map_err(err)?;
+            outcomes.push(outcome);
+        }
+        tx.commit().map_err(err)?;
+        Ok(outcomes)
+    })
 }
 
 fn apply_listing(

@@ -38,7 +38,7 @@ pub fn page(db: &Db, req: &PageRequest) -> Result<Vec<Row>, StoreError> {
                  WHERE i.hidden = 0 AND (?1 IS NULL OR i.seller_id = ?1)
                  ORDER BY i.id DESC LIMIT ?2 OFFSET ?3",
             )
-            .map_err(|e| sqlite_error(db.path(), "reading the public page", e))?;
+            .map_err(|e| sqlite_error(&db.path(), "reading the public page", e))?;
         let rows = stmt
             .query_map(rusqlite::params![req.user_id, size, offset], |r| {
                 Ok(Row {
@@ -54,7 +54,7 @@ pub fn page(db: &Db, req: &PageRequest) -> Result<Vec<Row>, StoreError> {
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| sqlite_error(db.path(), "reading the public page", e))?;
+            .map_err(|e| sqlite_error(&db.path(), "reading the public page", e))?;
         Ok(rows)
     })
 }

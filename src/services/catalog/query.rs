@@ -214,7 +214,7 @@ pub fn search(db: &Db, s: &Search, limit: usize) -> Result<Results, QueryError> 
         Ok((items, total as u64))
     };
     let (mut items, total) = db.read(|c| {
-        run(c).map_err(|e| super::store::sqlite_error(db.path(), "searching the catalog", e))
+        run(c).map_err(|e| super::store::sqlite_error(&db.path(), "searching the catalog", e))
     })?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
@@ -255,7 +255,7 @@ pub fn get(db: &Db, id: &str) -> Result<Option<CatalogItem>, StoreError> {
             item,
         )
         .optional()
-        .map_err(|e| super::store::sqlite_error(db.path(), "reading a catalog item", e))
+        .map_err(|e| super::store::sqlite_error(&db.path(), "reading a catalog item", e))
     })
 }
 
@@ -267,7 +267,7 @@ pub fn version_of(db: &Db, id: &str) -> Result<Option<u64>, StoreError> {
         })
         .optional()
         .map(|v| v.map(|v| v as u64))
-        .map_err(|e| super::store::sqlite_error(db.path(), "reading a catalog version", e))
+        .map_err(|e| super::store::sqlite_error(&db.path(), "reading a catalog version", e))
     })
 }
 

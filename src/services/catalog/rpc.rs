@@ -40,6 +40,25 @@ pub fn service(catalog: Arc<Catalog>) -> Service {
         })
         .with(
             &catalog,
+            "rebuild",
+            |c, _: serde_json::Value, _| async move {
+                let bus = c.bus.clone();
+                super::rebuild::start(c, bus).ok_or_else(|| {
+                    RpcError::new(
+                        409,
+                        "rebuild_running",
+                        "a rebuild of the catalog is already running",
+                    )
+                })
+            },
+        )
+        .with(
+            &catalog,
+            "projection",
+            |c, _: serde_json::Value, _| async move { projection(&c).await },
+        )
+        .with(
+            &catalog,
             "public_page",
             |c, req: super::public::PageRequest, _| async move {
                 let db = c.db.clone();
@@ -73,6 +92,32 @@ async fn get(c: &Catalog, req: GetRequest) -> Result<CatalogItem, RpcError> {
         }
         let _ = tokio::time::timeout_at(deadline, applied.changed()).await;
     }
+}
+
+/// The catalog as a projection: where it is in each stream, how far behind, and any rebuild.
+async fn projection(c: &Catalog) -> Result<serde_json::Value, RpcError> {
+    let db = c.db.clone();
+    let positions = tokio::task::spawn_blocking(move || db.positions())
+        .await
+        .map_err(|e| RpcError::internal("catalog positions task", e))?
+        .map_err(|e| RpcError::internal("catalog positions", e))?;
+    let names = c.bus.names();
+    let mut lag = serde_json::Map::new();
+    for purpose in ["listings", "users"] {
+        let name = names.consumer("catalog", purpose);
+        if let Ok(info) = c.bus.jetstream.get_stream(names.stream(purpose)).await
+            && let Ok(ci) = info.consumer_info(&name).await
+        {
+            lag.insert(name, (ci.num_pending + ci.num_ack_pending as u64).into());
+        }
+    }
+    Ok(serde_json::json!({
+        "name": "catalog",
+        "positions": positions.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        "lag": lag,
+        "file": c.db.path().file_name().map(|f| f.to_string_lossy().to_string()),
+        "rebuild": c.rebuilds.progress(),
+    }))
 }
 
 /// Checks every parameter at once.

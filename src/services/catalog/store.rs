@@ -6,7 +6,8 @@ use crate::store::StoreError;
 use crate::store::sqlite::{open_sqlite, open_sqlite_reader};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS items (
@@ -71,15 +72,17 @@ pub fn sqlite_error(path: &Path, during: &'static str, e: rusqlite::Error) -> St
     }
 }
 
-/// The catalog's SQLite file: the projector's connection and readers.
-pub struct Db {
+/// One catalog file and its connections: the projector's writer and a small reader pool.
+pub struct Generation {
     path: PathBuf,
-    pub writer: Mutex<Connection>,
+    writer: Mutex<Option<Connection>>,
     readers: Mutex<Vec<Connection>>,
+    /// Replaced by a rebuild: its files are removed once the last reader lets go of it.
+    obsolete: AtomicBool,
 }
 
-impl Db {
-    pub fn open(path: &Path) -> Result<Arc<Db>, StoreError> {
+impl Generation {
+    fn open(path: &Path) -> Result<Arc<Generation>, StoreError> {
         let writer = open_sqlite(path)?;
         let found: i64 = writer
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -95,10 +98,11 @@ impl Db {
             .execute_batch(SCHEMA)
             .and_then(|()| writer.pragma_update(None, "user_version", SCHEMA_VERSION))
             .map_err(|e| sqlite_error(path, "creating the catalog schema", e))?;
-        Ok(Arc::new(Db {
+        Ok(Arc::new(Generation {
             path: path.to_path_buf(),
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Some(writer)),
             readers: Mutex::new(Vec::new()),
+            obsolete: AtomicBool::new(false),
         }))
     }
 
@@ -124,18 +128,135 @@ impl Db {
         result
     }
 
+    /// Runs `f` on the writer connection (blocking).
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self.writer.lock().unwrap();
+        f(guard
+            .as_mut()
+            .expect("the writer is open until the generation is dropped"))
+    }
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        if !self.obsolete.load(Ordering::SeqCst) {
+            return;
+        }
+        // Close every connection before the files go, so SQLite never touches a -wal by name
+        // that belongs to no one.
+        self.writer.get_mut().map(Option::take).ok();
+        if let Ok(r) = self.readers.get_mut() {
+            r.clear();
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// The live catalog: the current generation, which a rebuild replaces as a whole. The file in
+/// use is named by `catalog.current` (absent: `catalog.sqlite`).
+pub struct Db {
+    dir: PathBuf,
+    current: RwLock<Arc<Generation>>,
+    /// Held (shared) by the projector while it applies a batch, and (exclusive) by a rebuild
+    /// while it catches up and swaps, so no event lands in a generation being replaced.
+    pub gate: tokio::sync::RwLock<()>,
+}
+
+const POINTER: &str = "catalog.current";
+const DEFAULT_FILE: &str = "catalog.sqlite";
+
+impl Db {
+    /// Opens the catalog in `dir` (the data dir).
+    pub fn open(dir: &Path) -> Result<Arc<Db>, StoreError> {
+        let name = std::fs::read_to_string(dir.join(POINTER))
+            .map(|s| s.trim().to_string())
+            .ok()
+            .filter(|s| !s.is_empty() && !s.contains('/'))
+            .unwrap_or_else(|| DEFAULT_FILE.to_string());
+        let generation = Generation::open(&dir.join(name))?;
+        Ok(Arc::new(Db {
+            dir: dir.to_path_buf(),
+            current: RwLock::new(generation),
+            gate: tokio::sync::RwLock::new(()),
+        }))
+    }
+
+    pub fn current(&self) -> Arc<Generation> {
+        self.current.read().unwrap().clone()
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.current().path.clone()
+    }
+
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.current().read(f)
+    }
+
+    /// A fresh, empty generation beside the current one, for a rebuild.
+    pub fn create_next(&self) -> Result<Arc<Generation>, StoreError> {
+        let name = format!(
+            "catalog-{}.sqlite",
+            crate::clock::unix_millis(std::time::SystemTime::now())
+        );
+        let path = self.dir.join(name);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+        Generation::open(&path)
+    }
+
+    /// Makes `next` the catalog (call with `gate` held exclusively). The old generation's files
+    /// go when its last reader finishes.
+    pub fn swap(&self, next: Arc<Generation>) -> Result<(), StoreError> {
+        let name = next
+            .path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let tmp = self.dir.join(format!("{POINTER}.tmp"));
+        let io = |during, e| StoreError::Io {
+            path: tmp.clone(),
+            during,
+            source: Arc::new(e),
+        };
+        std::fs::write(&tmp, &name).map_err(|e| io("writing the catalog pointer", e))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| io("syncing the catalog pointer", e))?;
+        std::fs::rename(&tmp, self.dir.join(POINTER))
+            .map_err(|e| io("switching the catalog pointer", e))?;
+        let old = std::mem::replace(&mut *self.current.write().unwrap(), next);
+        old.obsolete.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
     /// The highest applied sequence per stream.
     pub fn positions(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let path = self.path();
         self.read(|c| {
             let mut stmt = c
                 .prepare_cached("SELECT stream, seq FROM positions ORDER BY stream")
-                .map_err(|e| sqlite_error(&self.path, "reading positions", e))?;
+                .map_err(|e| sqlite_error(&path, "reading positions", e))?;
             let rows = stmt
                 .query_map([], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
                 })
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| sqlite_error(&self.path, "reading positions", e))?;
+                .map_err(|e| sqlite_error(&path, "reading positions", e))?;
             Ok(rows)
         })
     }
