@@ -190,7 +190,7 @@ pub struct RetryRequest {
     pub id: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RetryReply {
     pub id: String,
     pub retried: bool,

@@ -10,9 +10,10 @@
 //! | /api/events       | `events.rs`    |
 //! | /api/admin        | `admin.rs`     |
 //! | /public           | `public.rs`    |
+//! | /api/openapi.json | `openapi.rs` (also the table of every route) |
 
 use super::error::Problem;
-use super::{AppState, admin, catalog, events, health, listings, public, users};
+use super::{AppState, admin, catalog, events, health, listings, openapi, public, users};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::routes())
         .merge(admin::routes())
         .merge(public::routes())
+        .merge(openapi::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

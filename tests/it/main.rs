@@ -3,5 +3,6 @@
 mod appliance;
 mod backbone;
 mod consumers;
+mod openapi;
 mod public;
 mod support;

@@ -26,14 +26,14 @@ pub struct Search {
     pub cursor: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Seller {
     pub id: String,
     pub name: String,
 }
 
 /// A listing as the catalog shows it: the Listing fields plus its seller.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CatalogItem {
     pub id: String,
     pub seller_id: String,
@@ -50,7 +50,7 @@ pub struct CatalogItem {
     pub seller: Seller,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Results {
     pub items: Vec<CatalogItem>,
     pub next_cursor: Option<String>,

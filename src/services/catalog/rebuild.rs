@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 /// Events applied to the new generation per SQLite transaction.
 const BATCH: usize = 2000;
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Progress {
     /// `idle`, `running`, `done` or `failed`.
     pub state: String,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// `{id, seller_id, title, description, listing_type, price, currency, quantity, status,
 ///   created_at, updated_at, version}`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Listing {
     pub id: String,
     pub seller_id: String,
@@ -30,7 +30,7 @@ pub const DESCRIPTION_MAX: usize = 10_000;
 pub const AMOUNT_MAX: i64 = 1_000_000_000_000;
 
 /// `POST /api/listings`
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateListing {
     pub seller_id: String,
@@ -46,7 +46,7 @@ pub struct CreateListing {
 }
 
 /// `PATCH /api/listings/{id}`
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchListing {
     #[serde(default)]

@@ -5,7 +5,7 @@ use crate::services::{Page, nullable, optional_text, required_text};
 use serde::{Deserialize, Serialize};
 
 /// `{id, name, email, bio, enabled, created_at, updated_at, version}`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     pub id: String,
     pub name: String,
@@ -18,7 +18,7 @@ pub struct User {
 }
 
 /// `POST /api/users`
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     pub name: String,
@@ -29,7 +29,7 @@ pub struct CreateUser {
 }
 
 /// `PUT /api/users/{id}`: the whole user (`bio` optional, cleared when absent).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceUser {
     pub name: String,
@@ -39,7 +39,7 @@ pub struct ReplaceUser {
 }
 
 /// `PATCH /api/users/{id}`: any of the fields; `email: null` removes the email.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
     #[serde(default)]
