@@ -89,9 +89,11 @@ fn invalid(field: String, message: String) -> Problem {
     Problem::validation(vec![FieldError { field, message }])
 }
 
-/// serde reports an unknown field at the parent's path; name the field itself.
+/// serde reports an unknown, missing or repeated field at the parent's path; name the field.
 fn unknown_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
+    let rest = ["unknown field `", "missing field `", "duplicate field `"]
+        .iter()
+        .find_map(|p| message.strip_prefix(p))?;
     Some(rest.split('`').next()?.to_string())
 }
 
