@@ -56,6 +56,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
 /// Decodes JSON, telling syntax errors (400) from shape errors (422, with the field's path).
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    // Syntax first, over the whole body: decoding into `T` stops at the first shape error and
+    // never looks past the value, so `{"x": }` would pass for a shape error and `{…} junk` for
+    // valid JSON. Skipping strings does not check their UTF-8, so that is checked on its own.
+    let syntax = std::str::from_utf8(bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|text| {
+            serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| e.to_string())
+        });
+    if let Err(e) = syntax {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {e}"),
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(de) {
         Ok(v) => Ok(v),
