@@ -2,5 +2,8 @@
 
 mod appliance;
 mod backbone;
+mod catalog_api;
 mod consumers;
+mod listings_api;
 mod support;
+mod users_api;
