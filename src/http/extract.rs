@@ -18,7 +18,7 @@ pub struct Body<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = Problem;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, Problem> {
         let json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -35,27 +35,74 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 "send the body as JSON with Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the body is larger than the limit (1 MiB by default)",
-                )
-            } else {
-                Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed_json",
-                    format!("cannot read the body: {e}"),
-                )
-            }
-        })?;
+        let bytes = read_body(req).await?;
         decode_json(&bytes).map(Body)
     }
 }
 
+/// An over-limit body is still read (and dropped) up to this size, so that a client that is still
+/// sending it hears the 413 rather than a connection reset (hyper closes a connection whose
+/// request body was left unread); beyond it the connection is closed.
+const DRAIN_LIMIT: usize = 64 << 20;
+
+/// The body, at most [`BODY_LIMIT`](super::router::BODY_LIMIT) bytes, else 413.
+async fn read_body(req: Request) -> Result<Bytes, Problem> {
+    use futures::StreamExt;
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the body is larger than the limit (1 MiB by default)",
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+        return Err(too_large());
+    }
+    let limit = super::router::BODY_LIMIT;
+    let mut chunks = req.into_body().into_data_stream();
+    let (mut body, mut seen) = (Vec::new(), 0);
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("cannot read the body: {e}"),
+            )
+        })?;
+        seen += chunk.len();
+        if seen <= limit {
+            body.extend_from_slice(&chunk);
+        } else if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if seen > limit {
+        return Err(too_large());
+    }
+    Ok(body.into())
+}
+
 /// Decodes JSON, telling syntax errors (400) from shape errors (422, with the field's path).
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    // Syntax first, over the whole body: decoding into `T` stops at the first shape error and
+    // never looks past the value, so `{"x": }` would pass for a shape error and `{…} junk` for
+    // valid JSON. Skipping strings does not check their UTF-8, so that is checked on its own.
+    let syntax = std::str::from_utf8(bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|text| {
+            serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| e.to_string())
+        });
+    if let Err(e) = syntax {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {e}"),
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(de) {
         Ok(v) => Ok(v),
@@ -89,9 +136,11 @@ fn invalid(field: String, message: String) -> Problem {
     Problem::validation(vec![FieldError { field, message }])
 }
 
-/// serde reports an unknown field at the parent's path; name the field itself.
+/// serde reports an unknown, missing or repeated field at the parent's path; name the field.
 fn unknown_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
+    let rest = ["unknown field `", "missing field `", "duplicate field `"]
+        .iter()
+        .find_map(|p| message.strip_prefix(p))?;
     Some(rest.split('`').next()?.to_string())
 }
 

@@ -2,7 +2,10 @@
 
 mod appliance;
 mod backbone;
+mod catalog_api;
 mod consumers;
+mod listings_api;
 mod openapi;
 mod public;
 mod support;
+mod users_api;
