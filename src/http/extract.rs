@@ -103,6 +103,13 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             format!("the body is not valid JSON: {e}"),
         ));
     }
+    // serde fills a struct from an array too (`["Ann", null]`); the API takes objects only.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Problem::validation(vec![FieldError {
+            field: String::new(),
+            message: "the body must be a JSON object".into(),
+        }]));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(de) {
         Ok(v) => Ok(v),
@@ -177,6 +184,10 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             return Ok(IfMatch(None));
         };
         let text = v.to_str().unwrap_or("").trim();
+        // `*` matches any current version (RFC 9110): no check.
+        if text == "*" {
+            return Ok(IfMatch(None));
+        }
         let version = text.trim_start_matches("W/").trim_matches('"');
         version
             .parse::<u64>()

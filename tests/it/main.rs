@@ -4,6 +4,7 @@ mod appliance;
 mod backbone;
 mod catalog_api;
 mod consumers;
+mod contract_edges;
 mod listings_api;
 mod openapi;
 mod public;

@@ -116,7 +116,12 @@ fn item(r: &Row) -> rusqlite::Result<CatalogItem> {
 
 /// Runs a validated search (the gateway checked the parameters' ranges and values).
 pub fn search(db: &Db, s: &Search, limit: usize) -> Result<Results, QueryError> {
-    let text = s.q.as_deref().map(fts_query);
+    // An empty or blank `q` is no text filter; text of punctuation alone matches nothing.
+    let text =
+        s.q.as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(fts_query);
     if let Some(None) = text {
         // Only punctuation: nothing can match.
         return Ok(Results {

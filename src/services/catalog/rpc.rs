@@ -137,7 +137,8 @@ pub fn validate(s: &Search) -> Result<(), Vec<FieldError>> {
     if s.sort.as_deref().is_some_and(|v| !SORTS.contains(&v)) {
         bad("sort", "must be newest, price_asc, price_desc or relevance");
     }
-    if s.sort.as_deref() == Some("relevance") && s.q.is_none() {
+    if s.sort.as_deref() == Some("relevance") && s.q.as_deref().is_none_or(|q| q.trim().is_empty())
+    {
         bad("sort", "relevance needs a search text in q");
     }
     let statuses = crate::services::listings::model::STATUSES;

@@ -33,6 +33,8 @@ pub struct CreateUser {
 #[serde(deny_unknown_fields)]
 pub struct ReplaceUser {
     pub name: String,
+    /// Required, and may be null (API.md: `{name, email, bio?}`).
+    #[serde(deserialize_with = "required_nullable")]
     pub email: Option<String>,
     #[serde(default)]
     pub bio: Option<String>,
@@ -52,6 +54,11 @@ pub struct PatchUser {
     pub email: Option<Option<String>>,
     #[serde(default)]
     pub bio: Option<String>,
+}
+
+/// A key that must be present but may be `null` (a plain `Option` field may be left out).
+fn required_nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)
 }
 
 /// The rpc requests of the users service.

@@ -1,0 +1,104 @@
+//! Corners of the contract: If-Match `*`, object-only bodies, PUT's required email, blank `q`.
+
+use crate::support::Souk;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn if_match_star_accepts_any_version() {
+    let souk = Souk::ready().await;
+    let (_, user) = souk.post("/api/users", json!({"name": "Star"})).await;
+    let r = souk
+        .http()
+        .patch(format!(
+            "{}/api/users/{}",
+            souk.url,
+            user["id"].as_str().unwrap()
+        ))
+        .header("if-match", "*")
+        .json(&json!({"name": "Star 2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["etag"], "\"2\"");
+}
+
+#[tokio::test]
+async fn a_json_array_is_not_an_object() {
+    let souk = Souk::ready().await;
+    let (status, body) = souk
+        .json(
+            Method::POST,
+            "/api/users",
+            Some(json!(["Arr", null, "bio"])),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "validation_failed");
+    let (_, list) = souk.json(Method::GET, "/api/users", None).await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        0,
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn put_requires_email_and_takes_null() {
+    let souk = Souk::ready().await;
+    let (_, user) = souk
+        .post(
+            "/api/users",
+            json!({"name": "Pat", "email": "pat@example.org"}),
+        )
+        .await;
+    let path = format!("/api/users/{}", user["id"].as_str().unwrap());
+    let (status, body) = souk
+        .json(Method::PUT, &path, Some(json!({"name": "Pat"})))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "email", "{body}");
+    let (_, still) = souk.json(Method::GET, &path, None).await;
+    assert_eq!(still["email"], "pat@example.org");
+    let (status, body) = souk
+        .json(
+            Method::PUT,
+            &path,
+            Some(json!({"name": "Pat", "email": null})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["email"].is_null());
+}
+
+#[tokio::test]
+async fn a_blank_q_is_no_text_filter() {
+    let souk = Souk::ready().await;
+    let (_, seller) = souk.post("/api/users", json!({"name": "Quinn"})).await;
+    let (_, l) = souk
+        .post(
+            "/api/listings",
+            json!({"seller_id": seller["id"], "title": "Lamp", "listing_type": "sale", "price": 5}),
+        )
+        .await;
+    let (status, _) = souk
+        .json(
+            Method::GET,
+            &format!("/api/catalog/{}?min_version=1", l["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    for q in ["", "%20%20"] {
+        let (status, found) = souk
+            .json(Method::GET, &format!("/api/catalog?q={q}"), None)
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(found["total"], 1, "q={q:?}: {found}");
+    }
+    let (status, body) = souk
+        .json(Method::GET, "/api/catalog?q=%20&sort=relevance", None)
+        .await;
+    assert_eq!(status, 422, "{body}");
+}
