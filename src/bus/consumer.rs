@@ -203,6 +203,7 @@ pub async fn run(
             });
             match outcome {
                 Ok(()) => {
+                    count(&spec.name, "applied");
                     if let Err(e) = message.ack().await {
                         tracing::warn!(consumer = %spec.name, seq = delivery.stream_seq, "ack failed (it will be redelivered and skipped): {e}");
                     }
@@ -215,6 +216,7 @@ pub async fn run(
                         consumer = %spec.name, seq = delivery.stream_seq, attempt = delivery.attempt,
                         retry_in = ?delay, "event failed, will retry: {reason}"
                     );
+                    count(&spec.name, "retried");
                     let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
                 }
                 Err(HandlerError::Retry(reason) | HandlerError::Permanent(reason)) => {
@@ -259,6 +261,7 @@ async fn dead_letter(
                 consumer = %spec.name, seq = stream_seq, attempts,
                 "event dead-lettered: {reason}. Inspect it at GET /api/admin/dead-letters"
             );
+            count(&spec.name, "dead_lettered");
             let _ = message.ack_with(AckKind::Term).await;
         }
         Err(e) => {
@@ -268,4 +271,10 @@ async fn dead_letter(
                 .await;
         }
     }
+}
+
+/// `souk_consumer_events_total{consumer, outcome}`
+fn count(consumer: &str, outcome: &'static str) {
+    metrics::counter!("souk_consumer_events_total", "consumer" => consumer.to_string(), "outcome" => outcome)
+        .increment(1);
 }

@@ -114,8 +114,10 @@ impl Relay {
         loop {
             commits.borrow_and_update();
             let pending = self.store.read(|t| pending(t, BATCH)).await?;
-            self.backlog
-                .store(self.store.read(backlog).await?, Ordering::Relaxed);
+            let waiting = self.store.read(backlog).await?;
+            self.backlog.store(waiting, Ordering::Relaxed);
+            metrics::gauge!("souk_outbox_backlog", "service" => self.service.clone())
+                .set(waiting as f64);
             if last_prune.elapsed() >= PRUNE_EVERY {
                 last_prune = tokio::time::Instant::now();
                 self.prune().await?;
@@ -130,6 +132,8 @@ impl Relay {
             }
             let (acked, failure) = self.publish(&pending).await;
             if !acked.is_empty() {
+                metrics::counter!("souk_outbox_published_total", "service" => self.service.clone())
+                    .increment(acked.len() as u64);
                 self.store
                     .write(move |t| mark_published(t, &acked))
                     .await
