@@ -133,13 +133,13 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
 
 /// A fresh `catalog.sqlite` with the sellers in it.
 fn fresh_db(dir: &tempfile::TempDir, sellers: &[Envelope]) -> anyhow::Result<Arc<Db>> {
-    let db = Db::open(&dir.path().join("catalog.sqlite"))?;
+    let db = Db::open(dir.path())?;
     let users: Vec<(Envelope, String, u64)> = sellers
         .iter()
         .enumerate()
         .map(|(i, e)| (e.clone(), "user".to_string(), i as u64 + 1))
         .collect();
-    apply_batch(&db, &users)?;
+    apply_batch(&db.current(), &users)?;
     Ok(db)
 }
 
@@ -220,7 +220,7 @@ fn direct_apply(
     let db = fresh_db(&dir, sellers)?;
     let started = Instant::now();
     for chunk in events.chunks(batch) {
-        let outcomes = apply_batch(&db, chunk)?;
+        let outcomes = apply_batch(&db.current(), chunk)?;
         anyhow::ensure!(outcomes.iter().all(Result::is_ok), "an event was rejected");
     }
     let elapsed = started.elapsed();
@@ -232,7 +232,7 @@ fn direct_apply(
 fn check_count(db: &Db) -> anyhow::Result<()> {
     let n: i64 = db.read(|c| {
         c.query_row("SELECT count(*) FROM items", [], |r| r.get(0))
-            .map_err(|e| souk::services::catalog::store::sqlite_error(db.path(), "counting", e))
+            .map_err(|e| souk::services::catalog::store::sqlite_error(&db.path(), "counting", e))
     })?;
     anyhow::ensure!(
         n == EVENTS as i64,
