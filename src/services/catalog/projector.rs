@@ -89,6 +89,7 @@ pub fn apply_batch(
     generation.write(|conn| {
         let tx = conn.transaction().map_err(err)?;
         let mut outcomes = Vec::with_capacity(events.len());
+        let mut reached: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
         for (event, stream, seq) in events {
             let outcome = match event.aggregate.as_str() {
                 "listing" => match event.data_as::<ListingData>() {
@@ -101,13 +102,18 @@ pub fn apply_batch(
                 },
                 _ => Ok(()),
             };
-            tx.execute(
+            let best = reached.entry(stream.as_str()).or_insert(0);
+            *best = (*best).max(*seq);
+            outcomes.push(outcome);
+        }
+        // One position row per stream per batch, not per event.
+        for (stream, seq) in reached {
+            tx.prepare_cached(
                 "INSERT INTO positions(stream, seq) VALUES (?1, ?2)
                  ON CONFLICT(stream) DO UPDATE SET seq = max(seq, excluded.seq)",
-                params![stream, *seq as i64],
             )
+            .and_then(|mut st| st.execute(params![stream, seq as i64]))
             .map_err(err)?;
-            outcomes.push(outcome);
         }
         tx.commit().map_err(err)?;
         Ok(outcomes)
@@ -120,23 +126,19 @@ fn apply_listing(
     l: &ListingData,
 ) -> rusqlite::Result<Result<(), HandlerError>> {
     let current: Option<i64> = tx
-        .query_row("SELECT version FROM items WHERE id = ?1", [&l.id], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT version FROM items WHERE id = ?1")?
+        .query_row([&l.id], |r| r.get(0))
         .optional()?;
     if current.is_some_and(|v| v as u64 >= l.version) {
         return Ok(Ok(()));
     }
     let seller: Option<(String, bool)> = tx
-        .query_row(
-            "SELECT name, deleted FROM sellers WHERE id = ?1",
-            [&l.seller_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT name, deleted FROM sellers WHERE id = ?1")?
+        .query_row([&l.seller_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (seller_name, seller_deleted) = seller.unwrap_or_default();
     let hidden = event.kind == "listing.deleted" || seller_deleted;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO items(id, seller_id, seller_name, title, description, listing_type, price,
                            currency, quantity, status, created_at, updated_at, version, hidden)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
@@ -147,23 +149,23 @@ fn apply_listing(
             currency = excluded.currency, quantity = excluded.quantity, status = excluded.status,
             created_at = excluded.created_at, updated_at = excluded.updated_at,
             version = excluded.version, hidden = excluded.hidden",
-        params![
-            l.id,
-            l.seller_id,
-            seller_name,
-            l.title,
-            l.description,
-            l.listing_type,
-            l.price,
-            l.currency,
-            l.quantity,
-            l.status,
-            l.created_at,
-            l.updated_at,
-            l.version as i64,
-            hidden
-        ],
-    )?;
+    )?
+    .execute(params![
+        l.id,
+        l.seller_id,
+        seller_name,
+        l.title,
+        l.description,
+        l.listing_type,
+        l.price,
+        l.currency,
+        l.quantity,
+        l.status,
+        l.created_at,
+        l.updated_at,
+        l.version as i64,
+        hidden
+    ])?;
     Ok(Ok(()))
 }
 
@@ -173,34 +175,33 @@ fn apply_user(
     u: &UserData,
 ) -> rusqlite::Result<Result<(), HandlerError>> {
     let current: Option<i64> = tx
-        .query_row("SELECT version FROM sellers WHERE id = ?1", [&u.id], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT version FROM sellers WHERE id = ?1")?
+        .query_row([&u.id], |r| r.get(0))
         .optional()?;
     if current.is_some_and(|v| v as u64 >= u.version) {
         return Ok(Ok(()));
     }
     let deleted = event.kind == "user.deleted";
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO sellers(id, name, version, deleted, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(id) DO UPDATE SET name = excluded.name, version = excluded.version,
             deleted = excluded.deleted, created_at = excluded.created_at,
             updated_at = excluded.updated_at",
-        params![
-            u.id,
-            u.name,
-            u.version as i64,
-            deleted,
-            u.created_at,
-            u.updated_at
-        ],
-    )?;
+    )?
+    .execute(params![
+        u.id,
+        u.name,
+        u.version as i64,
+        deleted,
+        u.created_at,
+        u.updated_at
+    ])?;
     // A rename shows in every item of the seller; a deleted seller's items leave the catalog.
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE items SET seller_name = ?2, hidden = CASE WHEN ?3 THEN 1 ELSE hidden END
          WHERE seller_id = ?1",
-        params![u.id, u.name, deleted],
-    )?;
+    )?
+    .execute(params![u.id, u.name, deleted])?;
     Ok(Ok(()))
 }
