@@ -81,9 +81,18 @@ pub async fn start(
         bus: bus_slot.clone(),
         outboxes: outbox_slot.clone(),
         data_dir: config.data_dir.clone(),
+        security: Arc::new(config.security.clone()),
+        gate: Arc::new(http::auth::Gate::new(&config.security)),
+        sse: Arc::new(tokio::sync::Semaphore::new(config.security.max_sse)),
     };
-    let (http_cancel, http_task) = serve_http(listener, http::router(state));
-    tracing::info!("listening on http://{http_addr}");
+    let tls = match (&config.security.tls_cert, &config.security.tls_key) {
+        (Some(cert), Some(key)) => Some(http::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let (http_cancel, http_task) = serve_http(listener, tls, http::router(state));
+    let http_url = format!("{scheme}://{http_addr}");
+    tracing::info!("listening on {http_url}");
 
     let mut supervisor = Supervisor::new();
     let metrics = crate::telemetry::metrics();
@@ -99,7 +108,7 @@ pub async fn start(
     let running = async {
         let (broker, bus) = connect(&config, shim, &health, &mut supervisor, &interrupt).await?;
         let _ = bus_slot.set(bus.clone());
-        let outboxes = start_services(&config, &bus, &health, &mut supervisor).await?;
+        let outboxes = start_services(&config, &http_url, &bus, &health, &mut supervisor).await?;
         let _ = outbox_slot.set(outboxes);
         Ok::<_, StartError>((broker, bus))
     };
@@ -196,6 +205,7 @@ async fn connect(
 /// store, outbox relay, consumers and rpc endpoints, and the dead-letter retry service.
 async fn start_services(
     config: &Config,
+    http_url: &str,
     bus: &Bus,
     health: &Health,
     supervisor: &mut Supervisor,
@@ -212,7 +222,13 @@ async fn start_services(
         consumers: Vec::new(),
         outboxes: Vec::new(),
         outbox_retention: config.outbox_retention(),
+        http_url: http_url.to_string(),
     };
+    if config.runs("auth") {
+        services::auth::start(&mut rt)
+            .await
+            .context("starting the auth service")?;
+    }
     if config.runs("users") {
         services::users::start(&mut rt)
             .await
@@ -283,17 +299,30 @@ fn spawn_bus_drain(supervisor: &mut Supervisor, bus: &Bus) {
 
 fn serve_http(
     listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     router: axum::Router,
 ) -> (CancellationToken, JoinHandle<()>) {
+    use axum::serve::ListenerExt;
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     let task = tokio::spawn(async move {
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop.cancelled_owned());
-        if let Err(e) = server.await {
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        let served = match tls {
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+            }
+            Some(acceptor) => match http::tls::TlsListener::new(listener, acceptor) {
+                Ok(tls) => {
+                    axum::serve(tls.tap_io(|_| {}), app)
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .await
+                }
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = served {
             tracing::error!("HTTP server failed: {e}");
         }
     });
@@ -354,7 +383,7 @@ async fn wait_for_signal() {
 }
 
 /// Creates the data dir (0700) and takes its lock, so two Souks never share one store.
-fn open_data_dir(config: &Config) -> anyhow::Result<File> {
+pub(crate) fn open_data_dir(config: &Config) -> anyhow::Result<File> {
     let dir = &config.data_dir;
     let hint = || {
         format!(

@@ -48,6 +48,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// Console accounts and API tokens, straight in the data dir (while Souk is stopped).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Internal: runs the bundled nats-server so that it dies with Souk.
     #[command(name = "__nats-exec", hide = true)]
     NatsExec(NatsExecArgs),
@@ -67,6 +72,12 @@ pub struct ServeArgs {
     /// Services to run here, comma-separated, or `all` (config `services`, env SOUK_SERVICES).
     #[arg(long, value_name = "LIST")]
     pub services: Option<String>,
+    /// PEM certificate chain: serve HTTPS (config `http_tls_cert`, env SOUK_HTTP_TLS_CERT).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<String>,
+    /// PEM private key for --tls-cert (config `http_tls_key`, env SOUK_HTTP_TLS_KEY).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -78,6 +89,52 @@ pub enum ProjectionsCommand {
         /// The running Souk's address (default: from config `http`).
         #[arg(long, value_name = "URL")]
         url: Option<String>,
+        /// An admin API token (env SOUK_TOKEN).
+        #[arg(long, value_name = "TOKEN")]
+        token: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create a console account; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (one line); required, so it never shows in
+        /// the process list or shell history.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// `admin`, `editor` or `viewer`.
+        #[arg(long, default_value = "admin")]
+        role: String,
+    },
+    /// Set a new password for a console account (its sessions end); read from standard input.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// API tokens for scripts.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create an API token and print its secret (shown only this once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// `admin`, `editor` or `viewer`.
+        #[arg(long)]
+        role: String,
+        /// Stop working after this long, e.g. `30d` (default: never).
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
     },
 }
 
@@ -115,6 +172,8 @@ impl Cli {
             add("nats_url", &s.nats_url, "--nats-url");
             add("nats_server_bin", &s.nats_server_bin, "--nats-server-bin");
             add("services", &s.services, "--services");
+            add("http_tls_cert", &s.tls_cert, "--tls-cert");
+            add("http_tls_key", &s.tls_key, "--tls-key");
         }
         out
     }

@@ -41,6 +41,57 @@ pub const KEYS: &[Key] = &[
         "HTTP listen address; port 0 picks a free port.",
     ),
     key(
+        "http_tls_cert",
+        "",
+        "PEM certificate chain to serve HTTPS directly (with `http_tls_key`); empty serves plain HTTP.",
+    ),
+    key("http_tls_key", "", "PEM private key for `http_tls_cert`."),
+    key(
+        "http_body_limit",
+        "1MiB",
+        "Largest request body accepted; bigger ones get 413.",
+    ),
+    key(
+        "http_max_concurrency",
+        "512",
+        "Requests handled at once; more wait their turn (within `http_request_timeout`).",
+    ),
+    key(
+        "http_request_timeout",
+        "30s",
+        "Longest a request may take before it is answered 503 `request_timeout`.",
+    ),
+    key(
+        "http_max_sse",
+        "32",
+        "Live event streams (`/api/events/live`) open at once; more get 429.",
+    ),
+    key(
+        "http_cors_origins",
+        "",
+        "Origins allowed to call the API from a browser (comma-separated); empty turns CORS off.",
+    ),
+    key(
+        "http_trust_proxy",
+        "false",
+        "Trust `X-Forwarded-For`/`X-Forwarded-Proto` from a reverse proxy in front of Souk.",
+    ),
+    key(
+        "session_idle_timeout",
+        "1h",
+        "A console session ends after this long without a request.",
+    ),
+    key(
+        "session_max_age",
+        "12h",
+        "A console session ends this long after login, however busy.",
+    ),
+    key(
+        "catalog_public",
+        "false",
+        "Let anyone read `GET /api/catalog*` without signing in.",
+    ),
+    key(
         "log_format",
         "text",
         "`text` for people, `json` for log collectors.",
@@ -151,9 +202,26 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub nats: NatsConfig,
     pub streams: crate::bus::streams::StreamSettings,
+    pub security: Security,
     /// Where each key's value came from, for `souk config print` and error messages.
     pub origins: BTreeMap<&'static str, Origin>,
     values: BTreeMap<&'static str, String>,
+}
+
+/// Limits and sign-in settings of the HTTP front door.
+#[derive(Clone, Debug)]
+pub struct Security {
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub body_limit: usize,
+    pub max_concurrency: usize,
+    pub request_timeout: Duration,
+    pub max_sse: usize,
+    pub cors_origins: Vec<String>,
+    pub trust_proxy: bool,
+    pub session_idle: Duration,
+    pub session_max_age: Duration,
+    pub catalog_public: bool,
 }
 
 /// How Souk reaches NATS: its own bundled server, or an existing one.
@@ -188,6 +256,7 @@ pub enum LogFormat {
 
 /// The services Souk knows how to run.
 pub const SERVICES: &[&str] = &[
+    "auth",
     "users",
     "listings",
     "catalog",
@@ -248,7 +317,7 @@ pub fn env_var(key: &str) -> String {
 
 /// Environment variables with the `SOUK_` prefix that are not configuration keys. They are
 /// read elsewhere (the build, the tests) and must not be reported as unknown.
-const NON_CONFIG_ENV: &[&str] = &["SOUK_NATS_SERVER", "SOUK_CONFIG"];
+const NON_CONFIG_ENV: &[&str] = &["SOUK_NATS_SERVER", "SOUK_CONFIG", "SOUK_TOKEN"];
 
 impl Config {
     /// Layers the sources in order of precedence. `env` looks a variable up (std::env::var in
@@ -390,6 +459,62 @@ impl Config {
                 "set both nats_tls_cert_file and nats_tls_key_file".into(),
             ));
         }
+        let boolean = |name: &'static str| match text(name).as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(invalid(name, "expected `true` or `false`".into())),
+        };
+        let count = |name: &'static str| {
+            text(name)
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| invalid(name, "must be a whole number above 0".into()))
+        };
+        let positive = |name: &'static str| {
+            let d = duration(name)?;
+            if d.is_zero() {
+                return Err(invalid(name, "must be above 0".into()));
+            }
+            Ok(d)
+        };
+        let cors_origins: Vec<String> = text("http_cors_origins")
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_string())
+            .filter(|o| !o.is_empty())
+            .collect();
+        for origin in &cors_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || axum::http::HeaderValue::from_str(origin).is_err()
+            {
+                return Err(invalid(
+                    "http_cors_origins",
+                    format!("`{origin}` is not an origin like https://shop.example.com"),
+                ));
+            }
+        }
+        let security = Security {
+            tls_cert: path("http_tls_cert"),
+            tls_key: path("http_tls_key"),
+            body_limit: usize::try_from(size("http_body_limit")?)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| invalid("http_body_limit", "must be above 0".into()))?,
+            max_concurrency: count("http_max_concurrency")?,
+            request_timeout: positive("http_request_timeout")?,
+            max_sse: count("http_max_sse")?,
+            cors_origins,
+            trust_proxy: boolean("http_trust_proxy")?,
+            session_idle: positive("session_idle_timeout")?,
+            session_max_age: positive("session_max_age")?,
+            catalog_public: boolean("catalog_public")?,
+        };
+        if security.tls_cert.is_some() != security.tls_key.is_some() {
+            return Err(invalid(
+                "http_tls_key",
+                "set both http_tls_cert and http_tls_key".into(),
+            ));
+        }
         Ok(Config {
             data_dir,
             http,
@@ -400,6 +525,7 @@ impl Config {
             shutdown_timeout: duration("shutdown_timeout")?,
             nats,
             streams,
+            security,
             origins: values.iter().map(|(k, (_, o))| (*k, o.clone())).collect(),
             values: values.into_iter().map(|(k, (v, _))| (k, v)).collect(),
         })
@@ -461,8 +587,20 @@ fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, ConfigError> {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-    let mut out = Vec::new();
+    // `[catalog] public = true` (or `catalog.public = true`) is the key `catalog_public`.
+    let mut flat = Vec::new();
     for (name, value) in table {
+        match value {
+            toml::Value::Table(inner) => {
+                for (sub, v) in inner {
+                    flat.push((format!("{name}_{sub}"), v));
+                }
+            }
+            v => flat.push((name, v)),
+        }
+    }
+    let mut out = Vec::new();
+    for (name, value) in flat {
         let Some(k) = KEYS.iter().find(|k| k.name == name) else {
             let known = KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ");
             return Err(ConfigError::UnknownKey {

@@ -1,7 +1,7 @@
 //! The `souk` command: parse the command line, load the configuration, start logging, run.
 
 use clap::Parser;
-use souk::cli::{Cli, Command, ConfigCommand, ProjectionsCommand};
+use souk::cli::{AdminCommand, Cli, Command, ConfigCommand, ProjectionsCommand, TokenCommand};
 use souk::config::Config;
 use std::process::ExitCode;
 
@@ -46,10 +46,73 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Projections {
-            command: ProjectionsCommand::Rebuild { name, url },
-        } => run_async(souk::projections::rebuild(&config, &name, url)),
+            command: ProjectionsCommand::Rebuild { name, url, token },
+        } => {
+            let token = token.or_else(|| std::env::var("SOUK_TOKEN").ok());
+            run_async(souk::projections::rebuild(&config, &name, url, token))
+        }
+        Command::Admin { command } => run_async(admin(config, command)),
         Command::NatsExec(_) => unreachable!("handled above"),
     }
+}
+
+/// `souk admin …`, offline against the data dir.
+async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
+    use souk::services::auth::{Role, offline};
+    let role = |text: &str| {
+        Role::parse(text)
+            .ok_or_else(|| anyhow::anyhow!("unknown role `{text}`; use admin, editor or viewer"))
+    };
+    match command {
+        AdminCommand::Create { email, role: r, .. } => {
+            let password = read_password()?;
+            let account = offline::create(&config, &email, &password, role(&r)?).await?;
+            println!(
+                "created {} account {} ({})",
+                account.role.as_str(),
+                account.email,
+                account.id
+            );
+        }
+        AdminCommand::ResetPassword { email, .. } => {
+            let password = read_password()?;
+            offline::reset_password(&config, &email, &password).await?;
+            println!("password set for {email}; their sessions have ended");
+        }
+        AdminCommand::Token {
+            command:
+                TokenCommand::Create {
+                    name,
+                    role: r,
+                    expires_in,
+                },
+        } => {
+            let expires_in = expires_in
+                .map(|d| souk::config::parse_duration(&d))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--expires-in: {e}"))?;
+            let created = offline::create_token(&config, &name, role(&r)?, expires_in).await?;
+            eprintln!(
+                "created {} token {} ({}); it is shown only now:",
+                created.info.role.as_str(),
+                created.info.name,
+                created.info.id
+            );
+            println!("{}", created.token);
+        }
+    }
+    Ok(())
+}
+
+/// One line of standard input, without its line ending.
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        anyhow::bail!("no password on standard input (pipe it in: `echo … | souk admin create …`)");
+    }
+    Ok(password)
 }
 
 fn run_serve(config: Config) -> ExitCode {

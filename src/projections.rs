@@ -6,13 +6,32 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 use std::time::Duration;
 
-pub async fn rebuild(config: &Config, name: &str, url: Option<String>) -> anyhow::Result<()> {
+pub async fn rebuild(
+    config: &Config,
+    name: &str,
+    url: Option<String>,
+    token: Option<String>,
+) -> anyhow::Result<()> {
     let base = url
         .unwrap_or_else(|| format!("http://{}", config.http))
         .trim_end_matches('/')
         .to_string();
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        bail!(
+            "an admin API token is needed: pass --token or set SOUK_TOKEN (make one with \
+             `souk admin token create --name cli --role admin` while Souk is stopped, or in the console)"
+        );
+    };
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}")
+            .parse()
+            .context("the token has characters a header cannot carry")?,
+    );
     let http = reqwest::Client::builder()
         .no_proxy()
+        .default_headers(headers)
         .timeout(Duration::from_secs(30))
         .build()?;
     let started = http

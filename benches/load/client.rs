@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::http1;
-use hyper::header::HOST;
+use hyper::header::{AUTHORIZATION, HOST, HeaderValue};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
@@ -120,6 +120,7 @@ async fn one_client(
         errors: 0,
     };
     let host: hyper::header::HeaderValue = addr.to_string().parse().expect("an address is a host");
+    let auth = bearer().and_then(|b| HeaderValue::from_str(&b).ok());
     let mut sender = None;
     let mut n = 0u64;
     // Bounded by the deadline; after a failure the client pauses briefly so a refused
@@ -141,6 +142,11 @@ async fn one_client(
         req.headers_mut()
             .entry(HOST)
             .or_insert_with(|| host.clone());
+        if let Some(auth) = &auth {
+            req.headers_mut()
+                .entry(AUTHORIZATION)
+                .or_insert_with(|| auth.clone());
+        }
         let sent = Instant::now();
         let result = async {
             s.ready().await?;
@@ -166,6 +172,36 @@ async fn one_client(
     tally
 }
 
+/// The admin API token of the Souk under test, sent with every request (`Souk::start` sets it).
+static TOKEN: std::sync::RwLock<Option<String>> = std::sync::RwLock::new(None);
+
+pub fn set_token(token: &str) {
+    *TOKEN.write().unwrap() = Some(token.to_string());
+}
+
+/// `Bearer <token>` for the Souk under test, if one is set.
+pub fn bearer() -> Option<String> {
+    TOKEN
+        .read()
+        .unwrap()
+        .as_ref()
+        .map(|t| format!("Bearer {t}"))
+}
+
+/// A reqwest client that sends the token (for control requests and the freshness scenario).
+pub fn reqwest_client() -> reqwest::ClientBuilder {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(b) = bearer() {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            b.parse().expect("a token header"),
+        );
+    }
+    reqwest::Client::builder()
+        .no_proxy()
+        .default_headers(headers)
+}
+
 async fn connect(addr: SocketAddr) -> anyhow::Result<http1::SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(addr).await?;
     // As wrk and browsers do: without it, Nagle's algorithm can hold small requests back.
@@ -181,9 +217,13 @@ pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(StatusCode, By
     let stream = TcpStream::connect(addr).await?;
     let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let req = Request::get(path)
+    let mut req = Request::get(path)
         .header(HOST, addr.to_string())
         .body(Empty::<Bytes>::new())?;
+    if let Some(b) = bearer() {
+        req.headers_mut()
+            .insert(AUTHORIZATION, HeaderValue::from_str(&b)?);
+    }
     let resp = sender.send_request(req).await?;
     let status = resp.status();
     let body = resp.into_body().collect().await?.to_bytes();

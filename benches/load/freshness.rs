@@ -118,8 +118,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
 }
 
 async fn one_run(base: &str, seller: &str, duration: Duration, run: u64) -> Tally {
-    let http = reqwest::Client::builder()
-        .no_proxy()
+    let http = crate::client::reqwest_client()
         .tcp_nodelay(true)
         .build()
         .expect("a client");

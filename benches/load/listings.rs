@@ -22,7 +22,7 @@ const WARM_UP: Duration = Duration::from_secs(1);
 
 /// Creates one seller through the API; returns its id.
 pub async fn create_seller(addr: SocketAddr) -> anyhow::Result<String> {
-    let http = reqwest::Client::builder().no_proxy().build()?;
+    let http = crate::client::reqwest_client().build()?;
     let resp = http
         .post(format!("http://{addr}/api/users"))
         .json(&serde_json::json!({"name": "Bench Seller", "email": "seller@example.com"}))

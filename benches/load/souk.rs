@@ -61,6 +61,25 @@ pub struct Souk {
 impl Souk {
     /// Starts `souk serve` and returns once `/readyz` answers 200.
     pub async fn start(bin: &Path, data_dir: &Path) -> anyhow::Result<Souk> {
+        // Every API route needs a credential: an admin token, made the way operators make one.
+        let made = Command::new(bin)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args([
+                "admin", "token", "create", "--name", "bench", "--role", "admin",
+            ])
+            .env_remove("SOUK_CONFIG")
+            .stderr(Stdio::piped())
+            .output()
+            .await
+            .context("running souk admin token create")?;
+        if !made.status.success() {
+            bail!(
+                "souk admin token create failed: {}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+        }
+        client::set_token(String::from_utf8_lossy(&made.stdout).trim());
         let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .arg("--data-dir")

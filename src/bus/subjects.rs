@@ -4,6 +4,7 @@
 
 /// The services that publish events, and the aggregates each one owns.
 pub const PRODUCERS: &[(&str, &[&str])] = &[
+    ("auth", &["account", "token"]),
     ("users", &["user"]),
     ("listings", &["listing"]),
     ("carts", &["cart"]),

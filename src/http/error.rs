@@ -41,6 +41,10 @@ impl Problem {
     }
 
     /// 422 `validation_failed` naming each bad field.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
     pub fn validation(errors: Vec<FieldError>) -> Problem {
         Problem::from(RpcError::validation(errors))
     }

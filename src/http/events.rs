@@ -154,12 +154,21 @@ async fn live(
 ) -> Result<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>, Problem> {
     let bus = s.bus()?;
     let (subject, _) = streams_for(bus, p.subject)?;
+    // Held by the stream: the slot frees when the client goes away.
+    let permit = s.sse.clone().try_acquire_owned().map_err(|_| {
+        Problem::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            "too many live event streams are open (config `http_max_sse`, env SOUK_HTTP_MAX_SSE)",
+        )
+    })?;
     let sub = bus
         .client
         .subscribe(subject)
         .await
         .map_err(|e| Problem::internal("subscribing", e))?;
-    let events = sub.map(|m| {
+    let events = sub.map(move |m| {
+        let _held = &permit;
         let kind = serde_json::from_slice::<Value>(&m.payload)
             .ok()
             .and_then(|v| v["type"].as_str().map(str::to_string))

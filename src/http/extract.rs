@@ -45,24 +45,34 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 /// request body was left unread); beyond it the connection is closed.
 const DRAIN_LIMIT: usize = 64 << 20;
 
-/// The body, at most [`BODY_LIMIT`](super::router::BODY_LIMIT) bytes, else 413.
+/// The request body limit in force (config `http_body_limit`), set by the router.
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// The body, at most [`BodyLimit`] bytes (1 MiB by default), else 413.
 async fn read_body(req: Request) -> Result<Bytes, Problem> {
     use futures::StreamExt;
+    let limit = req
+        .extensions()
+        .get::<BodyLimit>()
+        .map_or(super::router::BODY_LIMIT, |l| l.0);
+    let drain_limit = DRAIN_LIMIT.max(limit);
     let too_large = || {
         Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            "the body is larger than the limit (1 MiB by default)",
+            format!(
+                "the body is larger than the limit of {limit} bytes (config `http_body_limit`)"
+            ),
         )
     };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+    if declared.is_some_and(|n| n > drain_limit as u64) {
         return Err(too_large());
     }
-    let limit = super::router::BODY_LIMIT;
     let mut chunks = req.into_body().into_data_stream();
     let (mut body, mut seen) = (Vec::new(), 0);
     while let Some(chunk) = chunks.next().await {
@@ -76,7 +86,7 @@ async fn read_body(req: Request) -> Result<Bytes, Problem> {
         seen += chunk.len();
         if seen <= limit {
             body.extend_from_slice(&chunk);
-        } else if seen > DRAIN_LIMIT {
+        } else if seen > drain_limit {
             break;
         }
     }

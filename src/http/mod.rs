@@ -1,7 +1,9 @@
 //! The HTTP front door: the API gateway (each route turns into an rpc request on the bus), the
 //! health endpoints and (later) the console. It owns no store.
 
+pub mod accounts;
 pub mod admin;
+pub mod auth;
 pub mod catalog;
 pub mod error;
 pub mod events;
@@ -12,6 +14,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod public;
 pub mod router;
+pub mod tls;
 pub mod users;
 
 use crate::bus::Bus;
@@ -37,6 +40,12 @@ pub struct AppState {
     /// The outboxes of the services running here, once started.
     pub outboxes: Arc<OnceLock<Vec<crate::services::runtime::Outbox>>>,
     pub data_dir: std::path::PathBuf,
+    /// Limits and sign-in settings (config `http_*`, `session_*`, `catalog_public`).
+    pub security: Arc<crate::config::Security>,
+    /// Authentication cache and sign-in failure counts.
+    pub gate: Arc<auth::Gate>,
+    /// Live event streams open at once (`http_max_sse`).
+    pub sse: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {

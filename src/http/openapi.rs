@@ -83,11 +83,11 @@ pub const ROUTES: &[Route] = &[
         method: "get",
         path: "/metrics",
         tag: "health",
-        summary: "Prometheus text: requests, outbox backlogs, consumer outcomes, broker restarts (loopback only)",
+        summary: "Prometheus text: requests, outbox backlogs, consumer outcomes, broker restarts (loopback callers, or any token)",
         query: &[],
         body: None,
         ok: (200, None),
-        errors: &[(403, "forbidden")],
+        errors: &[],
     },
     Route {
         method: "get",
@@ -98,6 +98,144 @@ pub const ROUTES: &[Route] = &[
         body: None,
         ok: (200, None),
         errors: &[],
+    },
+    Route {
+        method: "get",
+        path: "/api/auth/setup",
+        tag: "auth",
+        summary: "Whether first-run setup is still needed (no admin account yet)",
+        query: &[],
+        body: None,
+        ok: (200, Some("SetupStatus")),
+        errors: &[],
+    },
+    Route {
+        method: "post",
+        path: "/api/auth/setup",
+        tag: "auth",
+        summary: "Create the first admin with the one-time setup token from Souk's log; signs them in (session cookie)",
+        query: &[],
+        body: Some("SetupBody"),
+        ok: (201, Some("Me")),
+        errors: &[
+            (401, "invalid_setup_token"),
+            (409, "already_set_up"),
+            (429, "too_many_attempts"),
+        ],
+    },
+    Route {
+        method: "post",
+        path: "/api/auth/login",
+        tag: "auth",
+        summary: "Sign in: sets the HttpOnly SameSite=Strict session cookie",
+        query: &[],
+        body: Some("LoginBody"),
+        ok: (200, Some("Me")),
+        errors: &[(401, "invalid_credentials"), (429, "too_many_attempts")],
+    },
+    Route {
+        method: "post",
+        path: "/api/auth/logout",
+        tag: "auth",
+        summary: "Sign out: the session ends on the server and the cookie is cleared",
+        query: &[],
+        body: None,
+        ok: (204, None),
+        errors: &[],
+    },
+    Route {
+        method: "get",
+        path: "/api/auth/me",
+        tag: "auth",
+        summary: "The caller: id, email, role and the CSRF token cookie requests must send",
+        query: &[],
+        body: None,
+        ok: (200, Some("Me")),
+        errors: &[],
+    },
+    Route {
+        method: "post",
+        path: "/api/auth/password",
+        tag: "auth",
+        summary: "Change your password; your other sessions end",
+        query: &[],
+        body: Some("PasswordBody"),
+        ok: (204, None),
+        errors: &[(403, "not_an_account")],
+    },
+    Route {
+        method: "get",
+        path: "/api/admin/accounts",
+        tag: "auth",
+        summary: "Console accounts",
+        query: &[],
+        body: None,
+        ok: (200, Some("List<Account>")),
+        errors: &[],
+    },
+    Route {
+        method: "post",
+        path: "/api/admin/accounts",
+        tag: "auth",
+        summary: "Create a console account",
+        query: &[],
+        body: Some("AccountCreateBody"),
+        ok: (201, Some("Account")),
+        errors: &[(409, "email_taken")],
+    },
+    Route {
+        method: "patch",
+        path: "/api/admin/accounts/{id}",
+        tag: "auth",
+        summary: "Change an account's role, email or password (a new password ends its sessions; If-Match)",
+        query: &[],
+        body: Some("AccountPatchBody"),
+        ok: (200, Some("Account")),
+        errors: &[
+            (404, "not_found"),
+            (409, "email_taken, last_admin"),
+            (412, "precondition_failed"),
+        ],
+    },
+    Route {
+        method: "delete",
+        path: "/api/admin/accounts/{id}",
+        tag: "auth",
+        summary: "Remove an account and end its sessions",
+        query: &[],
+        body: None,
+        ok: (204, None),
+        errors: &[(404, "not_found"), (409, "last_admin")],
+    },
+    Route {
+        method: "get",
+        path: "/api/admin/tokens",
+        tag: "auth",
+        summary: "API tokens (never their secrets)",
+        query: &[],
+        body: None,
+        ok: (200, Some("List<ApiToken>")),
+        errors: &[],
+    },
+    Route {
+        method: "post",
+        path: "/api/admin/tokens",
+        tag: "auth",
+        summary: "Create an API token; the secret is in `token`, shown only in this answer",
+        query: &[],
+        body: Some("TokenCreateBody"),
+        ok: (201, Some("CreatedToken")),
+        errors: &[],
+    },
+    Route {
+        method: "delete",
+        path: "/api/admin/tokens/{id}",
+        tag: "auth",
+        summary: "Revoke an API token",
+        query: &[],
+        body: None,
+        ok: (204, None),
+        errors: &[(404, "not_found")],
     },
     Route {
         method: "post",
@@ -461,9 +599,63 @@ fn method(m: &str) -> HttpMethod {
 
 /// The whole document.
 pub fn document() -> OpenApi {
+    use super::auth::{Access, access};
     let mut paths = PathsBuilder::new();
     for r in ROUTES {
-        let mut op = OperationBuilder::new().summary(Some(r.summary)).tag(r.tag);
+        let rule = access(
+            &axum::http::Method::from_bytes(r.method.to_uppercase().as_bytes())
+                .expect("routes use standard methods"),
+            r.path,
+            false,
+        );
+        let who = match rule {
+            Access::Anyone => "Open to anyone.".to_string(),
+            Access::SignedIn => "Any signed-in caller (session or API token).".to_string(),
+            Access::LoopbackOrSignedIn => "Loopback callers, or any API token.".to_string(),
+            Access::Role(role) => format!(
+                "Needs the `{}` role or higher.{}",
+                role.as_str(),
+                if r.path.starts_with("/api/catalog") {
+                    " Open to anyone when `catalog_public` is true."
+                } else {
+                    ""
+                }
+            ),
+        };
+        let mut op = OperationBuilder::new()
+            .summary(Some(r.summary))
+            .description(Some(who))
+            .tag(r.tag);
+        if rule != Access::Anyone {
+            op = op.securities(Some([
+                utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new()),
+                utoipa::openapi::security::SecurityRequirement::new(
+                    "session",
+                    Vec::<String>::new(),
+                ),
+            ]));
+            let problem = || {
+                ContentBuilder::new()
+                    .schema(Some(schema_ref("Problem")))
+                    .build()
+            };
+            op = op.response(
+                "401",
+                ResponseBuilder::new()
+                    .description("code: unauthorized, session_expired, token_expired")
+                    .content("application/problem+json", problem())
+                    .build(),
+            );
+            if matches!(rule, Access::Role(_)) || r.method != "get" {
+                op = op.response(
+                    "403",
+                    ResponseBuilder::new()
+                        .description("code: forbidden (role too weak), csrf_failed (a cookie request that changes something without X-CSRF-Token)")
+                        .content("application/problem+json", problem())
+                        .build(),
+                );
+            }
+        }
         for segment in r.path.split('/').filter(|s| s.starts_with('{')) {
             let name = segment.trim_matches(|c| c == '{' || c == '}');
             op = op.parameter(
@@ -533,7 +725,28 @@ pub fn document() -> OpenApi {
         }
         paths = paths.path(r.path, PathItem::new(method(r.method), op.build()));
     }
-    let mut components = ComponentsBuilder::new().schema("Problem", problem_schema());
+    use crate::services::auth::model as auth_model;
+    use utoipa::openapi::security::{
+        ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+    };
+    let mut components = ComponentsBuilder::new()
+        .schema("Problem", problem_schema())
+        .security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token (`souk_…`) from POST /api/admin/tokens or `souk admin token create`"))
+                    .build(),
+            ),
+        )
+        .security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                super::auth::COOKIE,
+                "The console session from POST /api/auth/login; requests that change something also send X-CSRF-Token",
+            ))),
+        );
     macro_rules! schemas {
         ($($t:ty),*) => { $( components = components.schema(<$t as ToSchema>::name(), <$t as PartialSchema>::schema()); )* };
     }
@@ -549,6 +762,20 @@ pub fn document() -> OpenApi {
         Seller,
         Results,
         FieldError
+    );
+    schemas!(
+        auth_model::Role,
+        auth_model::Account,
+        auth_model::ApiToken,
+        auth_model::CreatedToken,
+        auth_model::SetupBody,
+        auth_model::LoginBody,
+        auth_model::PasswordBody,
+        auth_model::AccountCreateBody,
+        auth_model::AccountPatchBody,
+        auth_model::TokenCreateBody,
+        super::accounts::Me,
+        crate::services::auth::rpc::Status
     );
     schemas!(
         crate::bus::deadletter::RetryReply,

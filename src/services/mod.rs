@@ -2,6 +2,7 @@
 //! (rpc for questions that need an answer now, events for everything that happened). They share
 //! only the small helpers below and `bus`/`store`.
 
+pub mod auth;
 pub mod catalog;
 pub mod listings;
 pub mod runtime;

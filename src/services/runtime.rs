@@ -36,6 +36,8 @@ pub struct Runtime<'a> {
     pub outboxes: Vec<Outbox>,
     /// How long published events stay in an outbox (beyond JetStream's sync interval).
     pub outbox_retention: Duration,
+    /// Where this instance's HTTP API listens, e.g. `http://127.0.0.1:8080`, for links in logs.
+    pub http_url: String,
 }
 
 impl Runtime<'_> {
