@@ -58,7 +58,7 @@ fn assert_exactly_once(acked: &BTreeSet<String>, ids: &BTreeMap<String, usize>) 
 
 /// `n` POSTs from `clients` concurrent clients; `at(k)` runs once after the k-th answer.
 async fn load(
-    souk_url: &str,
+    souk: &Souk,
     path: &str,
     n: usize,
     clients: usize,
@@ -66,8 +66,14 @@ async fn load(
     crash_after: usize,
     crash: impl FnOnce() + Send + 'static,
 ) -> BTreeSet<String> {
+    let mut auth = reqwest::header::HeaderMap::new();
+    auth.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", souk.token).parse().unwrap(),
+    );
     let http = reqwest::Client::builder()
         .no_proxy()
+        .default_headers(auth)
         .timeout(Duration::from_secs(15))
         .build()
         .unwrap();
@@ -86,7 +92,7 @@ async fn load(
             crash.clone(),
             body.clone(),
         );
-        let url = format!("{souk_url}{path}");
+        let url = format!("{}{path}", souk.url);
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
@@ -121,7 +127,7 @@ async fn acknowledged_writes_survive_kill_9_of_nats_server_exactly_once() {
     let souk = Souk::ready().await;
     let nats_pid = souk.nats_pid().unwrap();
     let acked = load(
-        &souk.url,
+        &souk,
         "/api/users",
         1000,
         32,
@@ -158,7 +164,7 @@ async fn acknowledged_writes_survive_kill_9_of_souk_and_the_catalog_catches_up()
     let seller = seller["id"].as_str().unwrap().to_string();
     let souk_pid = first.child.id() as i32;
     let acked = load(
-        &first.url,
+        &first,
         "/api/listings",
         1000,
         32,
@@ -276,8 +282,8 @@ async fn a_lost_stream_tail_is_republished_from_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let create = |souk: &Souk, seller: String, n: usize| {
         let url = souk.url.clone();
+        let http = souk.http();
         async move {
-            let http = reqwest::Client::builder().no_proxy().build().unwrap();
             let mut ids = BTreeSet::new();
             for i in 0..n {
                 let r = http

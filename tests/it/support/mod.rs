@@ -86,6 +86,7 @@ impl Builder {
     pub fn start(self) -> Souk {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = self.data_dir.unwrap_or_else(|| tmp.path().join("data"));
+        let token = admin_token(&data_dir);
         let mut cmd = command(&data_dir);
         cmd.arg("serve")
             .arg("--http")
@@ -104,10 +105,36 @@ impl Builder {
             child,
             url: addr.trim().to_string(),
             data_dir,
+            token,
             log,
             _tmp: tmp,
         }
     }
+}
+
+/// The admin API token the tests use, made once per data dir with `souk admin token create`
+/// (the offline command operators use) and kept beside the stores for restarts.
+pub fn admin_token(data_dir: &Path) -> String {
+    let file = data_dir.join(".test-admin-token");
+    if let Ok(t) = std::fs::read_to_string(&file) {
+        return t;
+    }
+    let out = command(data_dir)
+        .args([
+            "admin", "token", "create", "--name", "tests", "--role", "admin",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("running souk admin token create");
+    assert!(
+        out.status.success(),
+        "souk admin token create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    std::fs::write(&file, &token).unwrap();
+    token
 }
 
 /// `souk` with a clean environment apart from what the test sets.
@@ -133,6 +160,8 @@ pub struct Souk {
     /// `http://127.0.0.1:PORT`
     pub url: String,
     pub data_dir: PathBuf,
+    /// An admin API token; [`Souk::http`] sends it on every request.
+    pub token: String,
     pub log: Log,
     _tmp: tempfile::TempDir,
 }
@@ -153,7 +182,27 @@ impl Souk {
         s
     }
 
+    /// A client that sends the admin token on every request.
     pub fn http(&self) -> reqwest::Client {
+        self.http_as(&self.token)
+    }
+
+    /// A client that sends `token` as its bearer credential.
+    pub fn http_as(&self, token: &str) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        reqwest::Client::builder()
+            .no_proxy()
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    }
+
+    /// A client with no credential at all.
+    pub fn anonymous(&self) -> reqwest::Client {
         reqwest::Client::builder().no_proxy().build().unwrap()
     }
 
