@@ -963,26 +963,7 @@ async fn https_serves_the_api_and_marks_the_session_cookie_secure() {
     std::fs::write(&cert_file, cert.cert.pem()).unwrap();
     std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
     let data = dir.path().join("data");
-    let out = command(&data)
-        .args([
-            "admin",
-            "create",
-            "--email",
-            "tls@example.com",
-            "--password-stdin",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin
-                .take()
-                .unwrap()
-                .write_all(format!("{PASSWORD}\n").as_bytes())?;
-            c.wait()
-        })
-        .unwrap();
-    assert!(out.success());
+    create_offline(&data, "tls@example.com");
     let souk = Souk::builder()
         .data_dir(&data)
         .arg("--tls-cert")
@@ -1064,4 +1045,95 @@ async fn a_bad_tls_setting_stops_start_up_naming_the_key() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("http_tls_key"));
+}
+
+/// `souk admin create` for `email` in `data` (Souk stopped).
+fn create_offline(data: &std::path::Path, email: &str) {
+    use std::io::Write;
+    let mut child = command(data)
+        .args(["admin", "create", "--email", email, "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_and_scheme_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    create_offline(&data, "proxied@example.com");
+    let souk = Souk::builder()
+        .data_dir(&data)
+        .env("SOUK_HTTP_TRUST_PROXY", "true")
+        .start();
+    souk.wait_ready(T).await;
+    let login_url = format!("{}/api/auth/login", souk.url);
+    let from = |ip: &'static str, password: &str| {
+        souk.anonymous()
+            .post(&login_url)
+            .header("x-forwarded-for", format!("203.0.113.9, {ip}"))
+            .header("x-forwarded-proto", "https")
+            .json(&json!({"email": "proxied@example.com", "password": password}))
+    };
+    let (status, headers, _) = send(from("198.51.100.1", PASSWORD)).await;
+    assert_eq!(status, 200);
+    let cookie = headers["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("; Secure"),
+        "the proxy said https: {cookie}"
+    );
+    for _ in 0..10 {
+        let (status, _, _) = send(from("198.51.100.2", "wrong password!")).await;
+        assert_eq!(status, 401);
+    }
+    let (status, _, _) = send(from("198.51.100.2", PASSWORD)).await;
+    assert_eq!(status, 429, "the client the proxy names is limited");
+    let (status, _, _) = send(from("198.51.100.3", PASSWORD)).await;
+    assert_eq!(status, 200, "another client behind the same proxy is not");
+}
+
+#[tokio::test]
+async fn a_request_slower_than_the_timeout_gets_503_and_souk_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    create_offline(&data, "slow@example.com");
+    // Checking an argon2id password takes tens of milliseconds; 5 ms is too short for it.
+    let souk = Souk::builder()
+        .data_dir(&data)
+        .env("SOUK_HTTP_REQUEST_TIMEOUT", "5ms")
+        .start();
+    souk.wait_ready(T).await;
+    let (status, headers, body) = send(
+        souk.anonymous()
+            .post(format!("{}/api/auth/login", souk.url))
+            .json(&json!({"email": "slow@example.com", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (503, Some("request_timeout")),
+        "{body}"
+    );
+    assert!(headers.contains_key("retry-after"));
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("http_request_timeout")
+    );
+    let (status, _, _) = send(souk.anonymous().get(format!("{}/healthz", souk.url))).await;
+    assert_eq!(status, 200);
 }
