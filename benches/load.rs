@@ -33,6 +33,8 @@ mod report;
 #[path = "load/souk.rs"]
 mod souk;
 
+#[path = "load/api.rs"]
+mod api;
 #[path = "load/freshness.rs"]
 mod freshness;
 #[path = "load/healthz.rs"]
@@ -99,6 +101,11 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "listings",
         about: "POST /api/listings vs GET /healthz on the same souk (--runs 3, --clients 64, --duration 10)",
         run: listings::run,
+    },
+    Scenario {
+        name: "api",
+        about: "POST /api/users, GET /api/users/{id} and the /public BFF endpoints, each vs GET /healthz (--runs 3, --clients 64, --duration 10)",
+        run: api::run,
     },
     Scenario {
         name: "freshness",
