@@ -1,0 +1,605 @@
+//! The admin console: every embedded file served with its type, cache headers, compression and
+//! the CSP (plain HTTP); and the whole first-run-to-delete flow in a real browser (Debian's
+//! headless chromium through chromedriver, over WebDriver).
+//!
+//! The browser test needs `chromium` and `chromium-driver`. Without them it is skipped with a
+//! notice, except under CI (the `CI` variable set), where it fails: `.ci/run` installs them.
+
+use crate::support::Souk;
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::header;
+use serde_json::{Value, json};
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(30);
+const PASSWORD: &str = "correct horse battery staple";
+
+fn expected_type(path: &str) -> &'static str {
+    match path.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        other => panic!("no expected type for {path} ({other:?}): add it here"),
+    }
+}
+
+/// `/console/<version>/` as the index page names it.
+fn base_of(html: &str) -> String {
+    let start = html
+        .find("/console/")
+        .expect("the index names the console base");
+    let rest = &html[start..];
+    let end = rest["/console/".len()..].find('/').unwrap() + "/console/".len() + 1;
+    rest[..end].to_string()
+}
+
+#[tokio::test]
+async fn every_embedded_file_is_served_with_its_type_cache_headers_and_the_csp() {
+    let souk = Souk::builder().start();
+    let http = souk.anonymous();
+    let get = |path: String| http.get(format!("{}{path}", souk.url)).send();
+
+    let index = get("/".into()).await.unwrap();
+    assert_eq!(index.status(), 200);
+    let h = index.headers().clone();
+    assert_eq!(h[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    assert_eq!(h[header::CACHE_CONTROL], "no-cache");
+    let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("style-src 'self'"),
+        "{csp}"
+    );
+    let html = index.text().await.unwrap();
+    assert!(!html.contains("%BASE%"), "{html}");
+    let base = base_of(&html);
+    assert!(html.contains(&format!("{base}app.js")), "{html}");
+
+    let files = souk::http::console::files();
+    for wanted in [
+        "index.html",
+        "app.js",
+        "app.css",
+        "favicon.svg",
+        "pages/users.js",
+    ] {
+        assert!(
+            files.iter().any(|(p, _)| p == wanted),
+            "{wanted} is not embedded"
+        );
+    }
+    for (path, _) in &files {
+        let r = get(format!("{base}{path}")).await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let h = r.headers();
+        assert_eq!(h[header::CONTENT_TYPE], expected_type(path), "{path}");
+        assert_eq!(
+            h[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable",
+            "{path}"
+        );
+        assert!(h.contains_key(header::CONTENT_SECURITY_POLICY), "{path}");
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+    }
+
+    // A page still holding an older version gets the file, but not for keeps.
+    let old = get("/console/000000000000/app.js".into()).await.unwrap();
+    assert_eq!(old.status(), 200);
+    assert_eq!(old.headers()[header::CACHE_CONTROL], "no-cache");
+
+    // Compressed when asked, plain when not.
+    let plain = get(format!("{base}app.css")).await.unwrap();
+    assert!(!plain.headers().contains_key(header::CONTENT_ENCODING));
+    let plain_len = plain.bytes().await.unwrap().len();
+    for encoding in ["br", "gzip"] {
+        let r = http
+            .get(format!("{}{base}app.css", souk.url))
+            .header(header::ACCEPT_ENCODING, encoding)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()[header::CONTENT_ENCODING], encoding);
+        let len = r.bytes().await.unwrap().len();
+        assert!(
+            len < plain_len / 2,
+            "{encoding}: {len} of {plain_len} bytes"
+        );
+    }
+
+    // The console's own pages get index.html; nothing else does.
+    for page in [
+        "/users",
+        "/setup",
+        "/login",
+        "/users/usr_123",
+        "/dead-letters",
+    ] {
+        let r = get(page.into()).await.unwrap();
+        assert_eq!(r.status(), 200, "{page}");
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8",
+            "{page}"
+        );
+        assert!(r.text().await.unwrap().contains(&base), "{page}");
+    }
+    for missing in [
+        "/x.js".to_string(),
+        "/favicon.ico".into(),
+        "/api/nope".into(),
+        "/api".into(),
+        "/public/nope".into(),
+        format!("{base}missing.js"),
+    ] {
+        let r = get(missing.clone()).await.unwrap();
+        assert_eq!(r.status(), 404, "{missing}");
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/problem+json",
+            "{missing}"
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "not_found", "{missing}");
+    }
+    let post = http
+        .post(format!("{}/users", souk.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 405);
+}
+
+// ---- the browser ----
+
+/// chromedriver and the chromium it drives, when both are installed.
+fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
+    let find = |names: &[&str]| {
+        names.iter().find_map(|n| {
+            let p = PathBuf::from(n);
+            if p.is_absolute() {
+                return p.is_file().then_some(p);
+            }
+            std::env::var_os("PATH").and_then(|path| {
+                std::env::split_paths(&path)
+                    .map(|d| d.join(n))
+                    .find(|c| c.is_file())
+            })
+        })
+    };
+    let driver = find(&["chromedriver", "/usr/lib/chromium/chromedriver"])?;
+    let chromium = find(&["chromium", "chromium-browser", "/usr/lib/chromium/chromium"])?;
+    Some((driver, chromium))
+}
+
+/// chromedriver on a free loopback port, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_driver(binary: &PathBuf) -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(binary)
+        .arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting chromedriver");
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let deadline = Instant::now() + T;
+    loop {
+        if let Ok(r) = http.get(format!("{}/status", driver.url)).send().await
+            && r.status() == 200
+        {
+            return driver;
+        }
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn screenshots_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The browser, with what the steps need.
+struct B<'a> {
+    c: &'a Client,
+    souk: &'a Souk,
+    shots: PathBuf,
+}
+
+fn css(s: &str) -> Locator<'_> {
+    Locator::Css(s)
+}
+
+impl B<'_> {
+    /// Polls `check` until it gives `Some`, or fails naming `what` (with a screenshot).
+    async fn until<F, Fut, V>(&self, what: &str, mut check: F) -> V
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<V>>,
+    {
+        let deadline = Instant::now() + T;
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            if Instant::now() > deadline {
+                self.shot("failure").await;
+                let url = self.c.current_url().await.map(|u| u.to_string());
+                let text = match self.c.find(css("body")).await {
+                    Ok(body) => body.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                panic!("timed out waiting for {what}; at {url:?}; the page says:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for a visible element.
+    async fn el(&self, selector: &str) -> fantoccini::elements::Element {
+        let c = self.c;
+        self.until(selector, || async move {
+            let e = c.find(css(selector)).await.ok()?;
+            e.is_displayed().await.ok()?.then_some(e)
+        })
+        .await
+    }
+
+    /// Waits until `selector`'s text contains `text`.
+    async fn text(&self, selector: &str, text: &str) {
+        let c = self.c;
+        self.until(&format!("{selector} to say {text:?}"), || async move {
+            for e in c.find_all(css(selector)).await.ok()? {
+                if e.text().await.ok()?.contains(text) {
+                    return Some(());
+                }
+            }
+            None
+        })
+        .await
+    }
+
+    async fn click(&self, selector: &str) {
+        self.el(selector).await.click().await.unwrap();
+    }
+
+    async fn fill(&self, selector: &str, value: &str) {
+        let e = self.el(selector).await;
+        e.clear().await.unwrap();
+        e.send_keys(value).await.unwrap();
+    }
+
+    async fn nav(&self, page: &str) {
+        // On narrow screens the navigation is behind the menu button.
+        let link = self.c.find(css(&format!("[data-testid=nav-{page}]"))).await;
+        if let Ok(l) = &link
+            && !l.is_displayed().await.unwrap_or(false)
+        {
+            self.click(".menu-toggle").await;
+        }
+        self.click(&format!("[data-testid=nav-{page}]")).await;
+    }
+
+    async fn shot(&self, name: &str) {
+        if let Ok(png) = self.c.screenshot().await {
+            let _ = std::fs::write(self.shots.join(format!("{name}.png")), png);
+        }
+    }
+
+    /// Waits until no element matches `selector`.
+    async fn gone(&self, selector: &str) {
+        let c = self.c;
+        self.until(&format!("{selector} to go away"), || async move {
+            c.find_all(css(selector))
+                .await
+                .ok()
+                .filter(|v| v.is_empty())
+                .map(|_| ())
+        })
+        .await
+    }
+
+    /// Searches the catalog until an item shows `text` (the catalog follows within moments).
+    async fn catalog_shows(&self, text: &str, present: bool) {
+        let c = self.c;
+        self.until(
+            &format!(
+                "the catalog to {}show {text:?}",
+                if present { "" } else { "not " }
+            ),
+            || async move {
+                c.find(css("[data-testid=catalog-submit]"))
+                    .await
+                    .ok()?
+                    .click()
+                    .await
+                    .ok()?;
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                let results = c.find(css("[data-testid=catalog-results]")).await.ok()?;
+                if results.attr("aria-busy").await.ok()?.is_some() {
+                    return None;
+                }
+                let shown = results.text().await.ok()?.contains(text);
+                (shown == present).then_some(())
+            },
+        )
+        .await
+    }
+
+    async fn fits_the_width(&self) -> bool {
+        self.c
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth + 1",
+                vec![],
+            )
+            .await
+            .unwrap()
+            == json!(true)
+    }
+}
+
+#[tokio::test]
+async fn the_console_from_first_run_to_delete_in_a_real_browser() {
+    let Some((driver_bin, chromium)) = browser_binaries() else {
+        let msg = "the console's browser tests need chromium and chromedriver: \
+                   apt-get install chromium chromium-driver";
+        if std::env::var_os("CI").is_some() {
+            panic!("{msg} (CI is set, so they are required)");
+        }
+        eprintln!("SKIPPED: {msg}");
+        return;
+    };
+    let souk = Souk::builder().start();
+    souk.wait_ready(T).await;
+    let driver = start_driver(&driver_bin).await;
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-dev-shm-usage", "--window-size=1280,900"],
+        }
+    });
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps.as_object().unwrap().clone())
+        .connect(&driver.url)
+        .await
+        .expect("a chromium session");
+    let b = B {
+        c: &client,
+        souk: &souk,
+        shots: screenshots_dir(),
+    };
+    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(flow(&b))).await;
+    let _ = client.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn flow(b: &B<'_>) {
+    let souk = b.souk;
+    // First run: the setup link from the log, its token prefilled.
+    let line = souk
+        .log
+        .wait_for("/setup#token=", T)
+        .expect("the setup link is logged");
+    let token = line.split_whitespace().next().unwrap();
+    b.c.goto(&format!("{}/setup#token={token}", souk.url))
+        .await
+        .unwrap();
+    let field = b.el("[data-testid=field-setup_token]").await;
+    assert_eq!(field.prop("value").await.unwrap().as_deref(), Some(token));
+    b.fill("[data-testid=field-email]", "admin@example.com")
+        .await;
+    b.fill("[data-testid=field-password]", PASSWORD).await;
+    b.fill("[data-testid=field-confirm]", PASSWORD).await;
+    b.shot("setup").await;
+    b.click("[data-testid=setup-submit]").await;
+
+    // Signed in: the dashboard says everything is healthy.
+    b.text("[data-testid=overall-status]", "All systems healthy")
+        .await;
+    b.el("[data-testid=check]").await;
+    let checks = b.c.find_all(css("[data-testid=check]")).await.unwrap();
+    for c in &checks {
+        assert_eq!(c.attr("data-ok").await.unwrap().as_deref(), Some("true"));
+    }
+    b.el("[data-testid=service]").await;
+    b.shot("dashboard").await;
+
+    // Sign out, and in again.
+    b.click("[data-testid=logout]").await;
+    b.el("[data-testid=signed-out]").await;
+    b.fill("[data-testid=field-email]", "admin@example.com")
+        .await;
+    b.fill("[data-testid=field-password]", "wrong password!")
+        .await;
+    b.click("[data-testid=login-submit]").await;
+    b.text("[data-testid=form-alert]", "do not match").await;
+    b.shot("login").await;
+    b.fill("[data-testid=field-password]", PASSWORD).await;
+    b.click("[data-testid=login-submit]").await;
+    b.el("[data-testid=overall-status]").await;
+
+    // Users: a validation error shows on its field, then the user is created.
+    b.nav("users").await;
+    b.text("[data-testid=empty]", "No users yet").await;
+    b.click("[data-testid=new-user]").await;
+    b.fill("dialog [data-testid=field-name]", "Ada Lovelace")
+        .await;
+    b.fill("dialog [data-testid=field-email]", "not-an-email")
+        .await;
+    b.click("dialog [data-testid=submit]").await;
+    let error = b.el("dialog [data-testid=error-email]").await;
+    assert!(!error.text().await.unwrap().is_empty());
+    let email = b.el("dialog [data-testid=field-email]").await;
+    assert_eq!(
+        email.attr("aria-invalid").await.unwrap().as_deref(),
+        Some("true")
+    );
+    b.shot("validation").await;
+    b.fill("dialog [data-testid=field-email]", "ada@example.com")
+        .await;
+    b.click("dialog [data-testid=submit]").await;
+    b.gone("dialog").await;
+    b.text("[data-testid=user-name]", "Ada Lovelace").await;
+    b.shot("users").await;
+
+    // A listing for her, its price typed in dollars.
+    b.nav("listings").await;
+    b.text("[data-testid=empty]", "No listings yet").await;
+    b.click("[data-testid=new-listing]").await;
+    b.fill("dialog [data-testid=seller-search]", "Ada").await;
+    let c = b.c;
+    let seller = b
+        .until("Ada among the sellers", || async move {
+            for o in c
+                .find_all(css("dialog [data-testid=field-seller_id] option"))
+                .await
+                .ok()?
+            {
+                if o.text().await.ok()?.contains("Ada Lovelace") {
+                    return o.attr("value").await.ok()?;
+                }
+            }
+            None
+        })
+        .await;
+    b.el("dialog [data-testid=field-seller_id]")
+        .await
+        .select_by_value(&seller)
+        .await
+        .unwrap();
+    b.fill("dialog [data-testid=field-title]", "Brass lantern")
+        .await;
+    b.fill(
+        "dialog [data-testid=field-description]",
+        "Hand-hammered, from the old souk",
+    )
+    .await;
+    b.fill("dialog [data-testid=field-price]", "12,5x").await;
+    b.click("dialog [data-testid=submit]").await;
+    b.el("dialog [data-testid=error-price]").await;
+    b.fill("dialog [data-testid=field-price]", "19.99").await;
+    b.click("dialog [data-testid=submit]").await;
+    b.gone("dialog").await;
+    b.text("[data-testid=listing-title]", "Brass lantern").await;
+    b.text("[data-testid=listings-table]", "Ada Lovelace").await;
+    b.shot("listings").await;
+    let listings: Value = souk.get("/api/listings").await.json().await.unwrap();
+    assert_eq!(listings["items"][0]["price"], 1999, "{listings}");
+    assert_eq!(listings["items"][0]["seller_id"], seller.as_str());
+
+    // The catalog finds it, with its seller.
+    b.nav("catalog").await;
+    b.fill("[data-testid=catalog-q]", "lantern").await;
+    b.catalog_shows("Ada Lovelace", true).await;
+    b.text("[data-testid=catalog-item-title]", "Brass lantern")
+        .await;
+    b.shot("catalog").await;
+
+    // Rename her: the catalog follows.
+    b.nav("users").await;
+    b.click("[data-testid=edit-user]").await;
+    b.fill("dialog [data-testid=field-name]", "Ada King").await;
+    b.click("dialog [data-testid=submit]").await;
+    b.gone("dialog").await;
+    b.text("[data-testid=user-name]", "Ada King").await;
+    b.nav("catalog").await;
+    b.fill("[data-testid=catalog-q]", "lantern").await;
+    b.catalog_shows("Ada King", true).await;
+
+    // The live event tail shows what happens.
+    b.nav("events").await;
+    b.text("[data-testid=events-state]", "live").await;
+    let (status, _) = souk
+        .post("/api/users", json!({"name": "Grace Hopper"}))
+        .await;
+    assert_eq!(status, 201);
+    b.text("[data-testid=event]", "user.created").await;
+    b.click("[data-testid=event]").await;
+    b.text("[data-testid=event-json]", "Grace Hopper").await;
+    b.shot("events").await;
+
+    // The session ends (the cookie is gone): back to sign-in, then back where we were.
+    b.nav("users").await;
+    b.text("[data-testid=user-name]", "Grace Hopper").await;
+    b.c.delete_cookie("souk_session").await.unwrap();
+    b.nav("listings").await;
+    b.el("[data-testid=session-expired]").await;
+    b.fill("[data-testid=field-email]", "admin@example.com")
+        .await;
+    b.fill("[data-testid=field-password]", PASSWORD).await;
+    b.click("[data-testid=login-submit]").await;
+    b.text("[data-testid=listing-title]", "Brass lantern").await;
+    assert_eq!(b.c.current_url().await.unwrap().path(), "/listings");
+
+    // Delete Ada (after confirming): her listing leaves the catalog.
+    b.nav("users").await;
+    b.fill("[data-testid=users-search]", "Ada").await;
+    b.until("only Ada in the table", || async move {
+        let rows = c.find_all(css("[data-testid=user-name]")).await.ok()?;
+        (rows.len() == 1 && rows[0].text().await.ok()? == "Ada King").then_some(())
+    })
+    .await;
+    b.click("[data-testid=delete-user]").await;
+    b.shot("confirm-delete").await;
+    b.click("dialog [data-testid=confirm]").await;
+    b.text("[data-testid=empty]", "No users match").await;
+    b.nav("catalog").await;
+    b.fill("[data-testid=catalog-q]", "lantern").await;
+    b.catalog_shows("Brass lantern", false).await;
+
+    // The operations pages load.
+    for (page, ready) in [
+        ("dead-letters", "[data-testid=empty]"),
+        ("projections", "[data-testid=projection]"),
+        ("accounts", "[data-testid=accounts-table]"),
+        ("tokens", "[data-testid=tokens-table]"),
+    ] {
+        b.nav(page).await;
+        b.el(ready).await;
+        b.shot(page).await;
+    }
+
+    // Usable from 360 px wide.
+    b.c.set_window_size(360, 800).await.unwrap();
+    for page in ["users", "dashboard"] {
+        b.nav(page).await;
+        b.el("main h1").await;
+        if page == "dashboard" {
+            b.el("[data-testid=check]").await;
+        }
+        assert!(b.fits_the_width().await, "{page} is wider than 360 px");
+        b.shot(&format!("{page}-360px")).await;
+    }
+}
