@@ -9,7 +9,7 @@ const SORTS = [['newest', 'Newest first'], ['price_asc', 'Price, low to high'], 
 export function render(main, { params }) {
   const input = (name, label, attrs = {}) => {
     const el = h('input', { id: `cat-${name}`, name, value: params.get(name) || '', testid: `catalog-${name}`, autocomplete: 'off', ...attrs });
-    return { el, node: h('div', { class: `field ${attrs.type === 'search' ? '' : 'narrow'}` }, h('label', { for: `cat-${name}` }, label), el) };
+    return { el, node: h('div', { class: `field ${attrs.type === 'search' ? 'wide' : 'narrow'}` }, h('label', { for: `cat-${name}` }, label), el) };
   };
   const select = (name, label, options, value) => {
     const el = h('select', { id: `cat-${name}`, name, testid: `catalog-${name}` }, options.map(([v, l]) => h('option', { value: v }, l)));

@@ -43,10 +43,10 @@ export function sellerPicker({ name = 'seller_id', label = 'Seller', required = 
   fill();
   return {
     select,
-    node: h('div', { class: 'field' },
-      h('label', { for: findId }, `Find a ${label.toLowerCase()}`), find, status,
-      h('label', { for: sid }, label), select,
-      h('p', { class: 'field-error', id: `${sid}-error`, 'data-error-for': name, testid: `error-${name}` })),
+    node: h('div', { class: 'picker' },
+      h('div', { class: 'field' }, h('label', { for: findId }, `Find a ${label.toLowerCase()}`), find, status),
+      h('div', { class: 'field' }, h('label', { for: sid }, label), select,
+        h('p', { class: 'field-error', id: `${sid}-error`, 'data-error-for': name, testid: `error-${name}` }))),
   };
 }
 
@@ -62,7 +62,7 @@ export function render(main, { can }) {
       h('div', { class: 'spacer' }),
       h('button', { type: 'button', class: 'primary', testid: 'new-listing', disabled: !editor, onclick: () => edit(null) }, '+ New listing')),
     h('div', { class: 'toolbar', role: 'search' },
-      h('div', { class: 'field' }, picker.node),
+      picker.node,
       h('div', { class: 'field narrow' }, h('label', { for: 'listing-status' }, 'Status'), statusFilter)),
     body);
 

@@ -34,7 +34,7 @@ export function render(main, { can }) {
       h('div', { class: 'table-wrap' }, h('table', {},
         h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Stream'), h('th', { scope: 'col', class: 'num' }, 'Applied up to'))),
         h('tbody', {}, Object.entries(p.positions || {}).map(([s, pos]) => h('tr', {}, h('td', { class: 'mono' }, s), h('td', { class: 'num' }, String(pos))))))),
-      r.state && r.state !== 'idle' ? h('div', { class: 'field', testid: 'rebuild-progress' },
+      r.state && r.state !== 'idle' ? h('div', { class: 'field rebuild', testid: 'rebuild-progress' },
         h('p', {}, `Rebuild ${r.state}: ${r.applied} of ${r.total} events`, r.events_per_second ? ` · ${r.events_per_second}/s` : '', r.finished_at ? ` · finished ${date(r.finished_at)}` : ''),
         h('progress', { max: String(Math.max(1, r.total)), value: String(r.applied), 'aria-label': 'Rebuild progress' }),
         r.error ? h('p', { class: 'field-error' }, r.error) : null) : null);
