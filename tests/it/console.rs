@@ -372,6 +372,27 @@ impl B<'_> {
     }
 }
 
+/// A Chrome DevTools command through chromedriver (to emulate the dark colour scheme).
+#[derive(Debug)]
+struct Cdp(Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &reqwest::Url,
+        session: Option<&str>,
+    ) -> Result<reqwest::Url, <reqwest::Url as std::str::FromStr>::Err> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &reqwest::Url) -> (axum::http::Method, Option<String>) {
+        (axum::http::Method::POST, Some(self.0.to_string()))
+    }
+}
+
 #[tokio::test]
 async fn the_console_from_first_run_to_delete_in_a_real_browser() {
     let Some((driver_bin, chromium)) = browser_binaries() else {
@@ -664,5 +685,31 @@ async fn flow(b: &B<'_>) {
         let wide = b.too_wide().await;
         assert_eq!(wide, json!([]), "{page} is wider than 360 px");
         b.shot(&format!("{page}-360px")).await;
+    }
+
+    // The dark theme follows the system's.
+    b.c.set_window_size(1280, 900).await.unwrap();
+    b.c.issue_cmd(Cdp(json!({
+        "cmd": "Emulation.setEmulatedMedia",
+        "params": {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
+    })))
+    .await
+    .unwrap();
+    let dark =
+        b.c.execute(
+            "return matchMedia('(prefers-color-scheme: dark)').matches \
+             && getComputedStyle(document.body).backgroundColor",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(dark, json!("rgb(17, 20, 27)"), "the dark background");
+    for (page, ready) in [
+        ("dashboard", "[data-testid=check]"),
+        ("catalog", "[data-testid=empty]"),
+    ] {
+        b.nav(page).await;
+        b.el(ready).await;
+        b.shot(&format!("{page}-dark")).await;
     }
 }

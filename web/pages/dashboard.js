@@ -115,7 +115,7 @@ export function render(main) {
               const reqs = eps.reduce((a, e) => a + (e.num_requests || 0), 0);
               const errs = eps.reduce((a, e) => a + (e.num_errors || 0), 0);
               return h('li', { testid: 'service', 'data-name': s.name },
-                h('div', {}, h('div', { class: 'name' }, s.name), h('div', { class: 'detail' }, `v${s.version} · ${reqs} requests · ${errs} errors`)),
+                h('div', {}, h('div', { class: 'name' }, s.name), h('div', { class: 'detail' }, `v${s.version} · ${reqs} ${reqs === 1 ? 'request' : 'requests'} · ${errs} ${errs === 1 ? 'error' : 'errors'}`)),
                 badge('healthy', 'ok'));
             }))
             : h('p', { class: 'muted' }, 'No service answered. Is the bus connected?'))),
