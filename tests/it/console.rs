@@ -605,6 +605,27 @@ async fn flow(b: &B<'_>) {
     b.text("[data-testid=event-json]", "Grace Hopper").await;
     b.shot("events").await;
 
+    // Paused, it holds new events back until resumed.
+    b.click("[data-testid=events-pause]").await;
+    let (status, _) = souk
+        .post("/api/users", json!({"name": "Alan Turing"}))
+        .await;
+    assert_eq!(status, 201);
+    b.text("[data-testid=events-pause]", "Resume (1 new)").await;
+    assert_eq!(
+        b.c.find_all(css("[data-testid=event]"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    b.click("[data-testid=events-pause]").await;
+    b.until("the held event to show", || async move {
+        let n = c.find_all(css("[data-testid=event]")).await.ok()?.len();
+        (n == 2).then_some(())
+    })
+    .await;
+
     // The session ends (the cookie is gone): back to sign-in, then back where we were.
     b.nav("users").await;
     b.text("[data-testid=user-name]", "Grace Hopper").await;

@@ -38,7 +38,7 @@ export function render(root, { params, signedIn }) {
     }
   });
   root.append(h('div', { class: 'auth-screen' }, h('main', { class: 'card auth-card' },
-    h('div', { class: 'brand' }, h('img', { src: asset('favicon.svg'), alt: '' }), 'Souk'),
+    h('div', { class: 'auth-logo' }, h('img', { src: asset('logo.svg'), alt: 'Souk', width: 174, height: 48 })),
     h('h1', {}, 'Sign in'),
     h('p', { class: 'lead' }, 'to the Souk console'),
     message, form)));
