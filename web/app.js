@@ -3,7 +3,7 @@
 // add a line to PAGES.
 
 import { api, setCsrf, onSessionLost } from './api.js';
-import { h, clear, loading, failure, toast } from './ui.js';
+import { h, clear, loading, failure, toast, field, formDialog, values, invalid } from './ui.js';
 
 const ROLES = { viewer: 1, editor: 2, admin: 3 };
 
@@ -84,15 +84,41 @@ function buildShell() {
   const main = h('main', { id: 'main', tabindex: '-1' });
   const top = h('header', { class: 'topbar' },
     toggle,
-    h('a', { class: 'brand', href: '/', 'data-link': true },
-      h('img', { src: asset('favicon.svg'), alt: '' }), 'Souk', h('small', {}, 'console')),
+    h('a', { class: 'brand', href: '/', 'data-link': true, 'aria-label': 'Souk console: dashboard' },
+      h('img', { src: asset('favicon.svg'), alt: '' }), h('span', { class: 'brand-name' }, 'Souk'), h('small', {}, 'console')),
     h('div', { class: 'spacer' }),
     h('div', { class: 'whoami' },
       h('span', { class: 'email', testid: 'whoami' }, session.email || session.id),
       h('span', { class: 'badge brand' }, session.role),
+      session.id.startsWith('acc_') ? h('button', { type: 'button', class: 'small', testid: 'change-password', onclick: changePassword }, 'Password') : null,
       h('button', { type: 'button', class: 'small', testid: 'logout', onclick: signOut }, 'Sign out')));
   clear(root, h('a', { href: '#main', class: 'visually-hidden' }, 'Skip to content'), h('div', { class: 'shell' }, top, sidebar, main));
   return { main, nav, sidebar, toggle };
+}
+
+async function changePassword() {
+  const done = await formDialog({
+    title: 'Change your password',
+    action: 'Change password',
+    testid: 'password-form',
+    fields: [
+      field({ name: 'current_password', label: 'Current password', type: 'password', required: true, attrs: { autocomplete: 'current-password' } }),
+      field({ name: 'new_password', label: 'New password', type: 'password', required: true, hint: 'At least 12 characters.', attrs: { autocomplete: 'new-password' } }),
+      field({ name: 'confirm', label: 'New password again', type: 'password', required: true, attrs: { autocomplete: 'new-password' } }),
+    ],
+    submit: async (form) => {
+      const v = values(form);
+      if (v.new_password !== v.confirm) throw invalid(form, 'confirm', 'The two passwords differ.');
+      try {
+        await api('POST', '/api/auth/password', { body: { current_password: v.current_password, new_password: v.new_password }, quiet401: true });
+      } catch (err) {
+        if (err.status === 401) err.errors = [{ field: 'current_password', message: 'This is not your current password.' }];
+        throw err;
+      }
+      return true;
+    },
+  });
+  if (done) toast('Password changed. Your other sessions were signed out.');
 }
 
 async function route() {

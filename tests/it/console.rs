@@ -450,6 +450,42 @@ async fn flow(b: &B<'_>) {
         .unwrap();
     assert_eq!(me.status(), 200, "the token shown works");
 
+    // Changing one's password: a wrong current one shows on its field.
+    b.click("[data-testid=change-password]").await;
+    b.fill(
+        "dialog [data-testid=field-current_password]",
+        "not my password",
+    )
+    .await;
+    b.fill(
+        "dialog [data-testid=field-new_password]",
+        "a brand new passphrase",
+    )
+    .await;
+    b.fill(
+        "dialog [data-testid=field-confirm]",
+        "a brand new passphrase",
+    )
+    .await;
+    b.click("dialog [data-testid=submit]").await;
+    b.text(
+        "dialog [data-testid=error-current_password]",
+        "not the current password",
+    )
+    .await;
+    b.fill("dialog [data-testid=field-current_password]", PASSWORD)
+        .await;
+    b.click("dialog [data-testid=submit]").await;
+    b.gone("dialog").await;
+    let login = souk
+        .anonymous()
+        .post(format!("{}/api/auth/login", souk.url))
+        .json(&json!({"email": "admin@example.com", "password": "a brand new passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200, "the new password works");
+
     // Usable from 360 px wide.
     b.c.set_window_size(360, 800).await.unwrap();
     for page in ["users", "dashboard"] {
