@@ -30,11 +30,11 @@ export function pagedTable(container, { fetchPage, columns, empty, testid, capti
     if (!items.length && index === 0) { clear(container, empty()); return; }
     cursors = cursors.slice(0, index + 1);
     if (page.next_cursor) cursors.push(page.next_cursor);
-    const table = h('table', { testid },
+    const table = h('table', { testid, class: 'stack' },
       caption ? h('caption', { class: 'visually-hidden' }, caption) : null,
       h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : '' }, c.label)))),
       h('tbody', {}, items.map((item) => h('tr', { 'data-id': item.id, testid: 'row' },
-        columns.map((c) => h('td', { class: [c.num ? 'num' : '', c.class || ''].join(' ').trim() || null }, c.cell(item)))))));
+        columns.map((c) => h('td', { class: [c.num ? 'num' : '', c.class || ''].join(' ').trim() || null, 'data-label': typeof c.label === 'string' ? c.label : null }, c.cell(item)))))));
     const prev = h('button', { type: 'button', class: 'small', disabled: index === 0, testid: 'prev-page', onclick: () => { index -= 1; load(); } }, '← Previous');
     const next = h('button', { type: 'button', class: 'small', disabled: !page.next_cursor, testid: 'next-page', onclick: () => { index += 1; load(); } }, 'Next →');
     clear(container,
