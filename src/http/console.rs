@@ -118,7 +118,9 @@ async fn asset(Path((v, path)): Path<(String, String)>) -> Response {
 }
 
 fn file(path: &str, cache: &'static str) -> Response {
-    let Some(f) = Web::get(path) else {
+    // Debug builds read from disk: never let a path step outside web/ (rust-embed checks too).
+    let inside = !path.starts_with('/') && !path.split(['/', '\\']).any(|s| s == "..");
+    let Some(f) = Web::get(path).filter(|_| inside) else {
         return Problem::not_found("file").into_response();
     };
     let ct = content_type(&f);

@@ -105,6 +105,16 @@ async fn every_embedded_file_is_served_with_its_type_cache_headers_and_the_csp()
         );
     }
 
+    // An encoding Souk does not speak: the file as it is, not a 406.
+    let r = http
+        .get(format!("{}{base}app.css", souk.url))
+        .header(header::ACCEPT_ENCODING, "zstd")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!r.headers().contains_key(header::CONTENT_ENCODING));
+
     // The console's own pages get index.html; nothing else does.
     for page in [
         "/users",
@@ -129,6 +139,8 @@ async fn every_embedded_file_is_served_with_its_type_cache_headers_and_the_csp()
         "/api".into(),
         "/public/nope".into(),
         format!("{base}missing.js"),
+        format!("{base}..%2F..%2FCargo.toml"),
+        format!("{base}%2Fetc%2Fpasswd"),
     ] {
         let r = get(missing.clone()).await.unwrap();
         assert_eq!(r.status(), 404, "{missing}");
