@@ -53,26 +53,30 @@ export async function api(method, path, { body, query, version, signal, quiet401
 
 /**
  * A Server-Sent Events stream read with fetch (so every event type arrives, whatever its name).
- * Calls `onEvent({type, data})`; returns a function that stops it. `onState('open'|'closed'|'error')`.
+ * Calls `onEvent({type, data})`; returns a function that stops it. `onState(state, err)` hears
+ * 'open', 'reconnecting' (after the stream broke or Souk restarted; it retries with backoff) and
+ * 'error' (refused: it does not retry).
  */
 export function stream(path, query, onEvent, onState = () => {}) {
   const ctrl = new AbortController();
-  (async () => {
-    const url = new URL(path, location.origin);
-    for (const [k, v] of Object.entries(query || {})) if (v) url.searchParams.set(k, v);
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(query || {})) if (v) url.searchParams.set(k, v);
+
+  // One connection: 'retry' when it broke, 'stop' when refused or stopped.
+  async function once() {
     let response;
     try {
       response = await fetch(url, { credentials: 'same-origin', signal: ctrl.signal, headers: { Accept: 'text/event-stream' } });
     } catch (e) {
-      if (e.name !== 'AbortError') onState('error', new ApiError(0, {}));
-      return;
+      return e.name === 'AbortError' ? 'stop' : 'retry';
     }
     if (!response.ok) {
       const data = await response.json().catch(() => null);
       const err = new ApiError(response.status, data || {});
       if (response.status === 401) sessionLost(err);
+      if (response.status >= 500 || response.status === 429) return 'retry';
       onState('error', err);
-      return;
+      return 'stop';
     }
     onState('open');
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -80,7 +84,7 @@ export function stream(path, query, onEvent, onState = () => {}) {
     try {
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) break;
+        if (done) return 'retry';
         buffer += value;
         let end;
         while ((end = buffer.indexOf('\n\n')) >= 0) {
@@ -95,9 +99,23 @@ export function stream(path, query, onEvent, onState = () => {}) {
           if (data.length) onEvent({ type, data: data.join('\n') });
         }
       }
-      onState('closed');
     } catch (e) {
-      if (e.name !== 'AbortError') onState('error', new ApiError(0, {}));
+      return e.name === 'AbortError' ? 'stop' : 'retry';
+    }
+  }
+
+  (async () => {
+    let wait = 1000;
+    while (!ctrl.signal.aborted) {
+      const opened = Date.now();
+      if (await once() === 'stop' || ctrl.signal.aborted) return;
+      if (Date.now() - opened > 30000) wait = 1000;
+      onState('reconnecting');
+      await new Promise((resolve) => {
+        const t = setTimeout(resolve, wait);
+        ctrl.signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+      });
+      wait = Math.min(wait * 2, 15000);
     }
   })();
   return () => ctrl.abort();

@@ -26,7 +26,7 @@ export function render(main) {
   const stop = stream('/api/events/live', {}, () => { thisSecond += 1; totalEvents += 1; }, (state, err) => {
     const ok = state === 'open';
     clear(liveState, h('span', { class: `dot ${ok ? 'ok' : 'bad'}` }),
-      ok ? 'live' : state === 'error' ? `live updates stopped: ${err?.message || 'error'}` : 'live updates ended');
+      ok ? 'live' : state === 'error' ? `live updates stopped: ${err?.message || 'error'}` : 'reconnecting…');
   });
   const tick = setInterval(() => {
     perSecond.push(thisSecond);

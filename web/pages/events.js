@@ -46,7 +46,7 @@ export function render(main, { params }) {
       add(env);
     }, (s, err) => {
       clear(state, h('span', { class: `dot ${s === 'open' ? 'ok' : 'bad'}` }),
-        s === 'open' ? (paused ? 'paused' : 'live') : s === 'error' ? (err?.message || 'stopped') : 'ended');
+        s === 'open' ? (paused ? 'paused' : 'live') : s === 'error' ? (err?.message || 'stopped') : 'reconnecting…');
     });
   }
 
