@@ -7,6 +7,7 @@
 //! | route                                             | who                      |
 //! |---------------------------------------------------|--------------------------|
 //! | /healthz, /readyz, /api/openapi.json              | anyone                   |
+//! | /, /console/… (the console's files)               | anyone                   |
 //! | POST /api/auth/setup, /api/auth/login, GET …/setup| anyone (rate-limited)    |
 //! | /api/auth/logout, /me, /password                  | any signed-in caller     |
 //! | /metrics                                          | loopback, or any caller  |
@@ -55,6 +56,7 @@ pub fn access(method: &Method, path: &str, catalog_public: bool) -> Access {
     let read = matches!(*method, Method::GET | Method::HEAD);
     match path {
         "/healthz" | "/readyz" | "/api/openapi.json" => Access::Anyone,
+        "/" | "/console/{version}/{*path}" => Access::Anyone,
         "/api/auth/setup" | "/api/auth/login" => Access::Anyone,
         "/metrics" => Access::LoopbackOrSignedIn,
         p if p.starts_with("/api/auth/") => Access::SignedIn,
@@ -333,6 +335,11 @@ mod tests {
         let post = Method::POST;
         assert_eq!(access(&get, "/healthz", false), Access::Anyone);
         assert_eq!(access(&post, "/api/auth/login", false), Access::Anyone);
+        assert_eq!(access(&get, "/", false), Access::Anyone);
+        assert_eq!(
+            access(&get, "/console/{version}/{*path}", false),
+            Access::Anyone
+        );
         assert_eq!(access(&get, "/api/auth/me", false), Access::SignedIn);
         assert_eq!(
             access(&get, "/api/users", false),

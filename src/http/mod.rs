@@ -1,10 +1,11 @@
 //! The HTTP front door: the API gateway (each route turns into an rpc request on the bus), the
-//! health endpoints and (later) the console. It owns no store.
+//! health endpoints and the console (`console.rs`). It owns no store.
 
 pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod catalog;
+pub mod console;
 pub mod error;
 pub mod events;
 pub mod extract;

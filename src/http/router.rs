@@ -15,12 +15,13 @@
 //! | /public                              | `public.rs`    |
 //! | /api/openapi.json                    | `openapi.rs` (also the table of every route) |
 //! | /metrics                             | `metrics.rs`   |
+//! | /, /console/…, and the fallback      | `console.rs` (the web console; extension-less paths outside /api) |
 
 use super::error::Problem;
 use super::extract::BodyLimit;
 use super::{
-    AppState, accounts, admin, auth, catalog, events, health, listings, metrics, openapi, public,
-    users,
+    AppState, accounts, admin, auth, catalog, console, events, health, listings, metrics, openapi,
+    public, users,
 };
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
@@ -63,7 +64,8 @@ pub fn router(state: AppState) -> Router {
         .merge(public::routes())
         .merge(openapi::routes())
         .merge(metrics::routes())
-        .fallback(not_found)
+        .merge(console::routes())
+        .fallback_service(console::fallback())
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(from_fn_with_state(state.clone(), auth::guard))
         .route_layer(from_fn(metrics::track))
@@ -152,10 +154,6 @@ async fn limit(State(l): State<Limiter>, req: Request, next: Next) -> Response {
         )
             .into_response(),
     }
-}
-
-async fn not_found() -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, "not_found", "no such route")
 }
 
 async fn method_not_allowed() -> Problem {

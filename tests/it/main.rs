@@ -3,6 +3,7 @@
 mod appliance;
 mod backbone;
 mod catalog_api;
+mod console;
 mod consumers;
 mod contract_edges;
 mod fuzz;
