@@ -38,6 +38,14 @@ mod size;
 #[path = "load/start.rs"]
 mod start;
 
+// Issue 4's catalog scenarios, and the seeded market they share.
+#[path = "load/catalog.rs"]
+mod catalog;
+#[path = "load/catalog_data.rs"]
+mod catalog_data;
+#[path = "load/rebuild.rs"]
+mod rebuild;
+
 use report::Section;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +86,17 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "healthz",
         about: "GET /healthz throughput vs a bare axum baseline (--runs 3, --clients 64, --duration 10)",
         run: healthz::run,
+    },
+    // Issue 4: minutes each (a 1M-listing catalog is generated and loaded first).
+    Scenario {
+        name: "catalog",
+        about: "GET /api/catalog over 1M listings, query mix vs raw SQL (--runs 3, --clients 64, --duration 10)",
+        run: catalog::run,
+    },
+    Scenario {
+        name: "rebuild",
+        about: "catalog rebuild from 1M events in the streams vs apply_batch alone (--runs 3)",
+        run: rebuild::run,
     },
 ];
 

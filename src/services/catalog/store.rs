@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-const SCHEMA: &str = r#"
+/// The tables. A generation being filled by a rebuild has only these (and the primary keys)
+/// until [`Generation::finish_bulk`]; see [`DERIVED`].
+const TABLES: &str = r#"
 CREATE TABLE IF NOT EXISTS items (
     id           TEXT PRIMARY KEY,
     seller_id    TEXT NOT NULL,
@@ -27,25 +29,11 @@ CREATE TABLE IF NOT EXISTS items (
     -- 1 when the listing was deleted or its seller was (kept for ordering by version)
     hidden       INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS items_status_id ON items(hidden, status, id);
-CREATE INDEX IF NOT EXISTS items_status_price ON items(hidden, status, price, id);
-CREATE INDEX IF NOT EXISTS items_seller ON items(seller_id, id);
+-- Kept by the projector (`apply_batch`), a batch at a time, not by row triggers: see there.
 CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(
     title, description, content='items', content_rowid='rowid',
     tokenize='unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER IF NOT EXISTS items_ai AFTER INSERT ON items BEGIN
-    INSERT INTO items_fts(rowid, title, description) VALUES (new.rowid, new.title, new.description);
-END;
-CREATE TRIGGER IF NOT EXISTS items_ad AFTER DELETE ON items BEGIN
-    INSERT INTO items_fts(items_fts, rowid, title, description)
-        VALUES ('delete', old.rowid, old.title, old.description);
-END;
-CREATE TRIGGER IF NOT EXISTS items_au AFTER UPDATE OF title, description ON items BEGIN
-    INSERT INTO items_fts(items_fts, rowid, title, description)
-        VALUES ('delete', old.rowid, old.title, old.description);
-    INSERT INTO items_fts(rowid, title, description) VALUES (new.rowid, new.title, new.description);
-END;
 CREATE TABLE IF NOT EXISTS sellers (
     id         TEXT PRIMARY KEY,
     name       TEXT NOT NULL,
@@ -58,10 +46,47 @@ CREATE TABLE IF NOT EXISTS positions (
     stream TEXT PRIMARY KEY,
     seq    INTEGER NOT NULL
 );
+-- Visible items (hidden = 0) per status and type: the `total` of a search without text, price
+-- or seller. Kept by the projector in the same transaction as the items.
+CREATE TABLE IF NOT EXISTS item_counts (
+    status       TEXT NOT NULL,
+    listing_type TEXT NOT NULL,
+    n            INTEGER NOT NULL,
+    PRIMARY KEY (status, listing_type)
+) WITHOUT ROWID;
 "#;
 
-/// The schema version this souk writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// What reads need beyond the tables: the secondary indexes. Cheaper to build once over a
+/// filled table (a sort) than row by row, so a rebuild adds them at the end.
+const DERIVED: &str = r#"
+CREATE INDEX IF NOT EXISTS items_status_id ON items(hidden, status, id);
+CREATE INDEX IF NOT EXISTS items_status_price ON items(hidden, status, price, id);
+-- With hidden and status, so a seller's page is read from this index alone and the planner does
+-- not prefer (hidden, status), which is far less selective.
+CREATE INDEX IF NOT EXISTS items_seller_status ON items(seller_id, hidden, status, id);
+DROP INDEX IF EXISTS items_seller;
+CREATE TRIGGER IF NOT EXISTS items_ad AFTER DELETE ON items BEGIN
+    INSERT INTO items_fts(items_fts, rowid, title, description)
+        VALUES ('delete', old.rowid, old.title, old.description);
+END;
+-- Files written by earlier versions indexed text with row triggers; the projector does now.
+DROP TRIGGER IF EXISTS items_ai;
+DROP TRIGGER IF EXISTS items_au;
+"#;
+
+/// The writer's page cache while a rebuild fills a generation (KiB, as `cache_size` takes it
+/// negated): the primary keys of a million rows stay in memory instead of being re-read.
+const BULK_CACHE_KIB: i64 = 256 * 1024;
+
+/// Recounts `item_counts` from the items (a version 1 file, and the end of a bulk fill).
+const RECOUNT: &str = "DELETE FROM item_counts;
+    INSERT INTO item_counts(status, listing_type, n)
+        SELECT status, listing_type, count(*) FROM items WHERE hidden = 0
+        GROUP BY status, listing_type;";
+
+/// The schema version this souk writes (`PRAGMA user_version`). 2 added `item_counts`, which
+/// a version 1 souk would not keep up to date, hence the new number.
+const SCHEMA_VERSION: i64 = 2;
 
 /// A SQLite failure on the catalog file, in the store's error type.
 pub fn sqlite_error(path: &Path, during: &'static str, e: rusqlite::Error) -> StoreError {
@@ -79,10 +104,18 @@ pub struct Generation {
     readers: Mutex<Vec<Connection>>,
     /// Replaced by a rebuild: its files are removed once the last reader lets go of it.
     obsolete: AtomicBool,
+    /// Being filled by a rebuild: no secondary indexes and no full-text index yet.
+    bulk: AtomicBool,
 }
 
 impl Generation {
     fn open(path: &Path) -> Result<Arc<Generation>, StoreError> {
+        Generation::open_as(path, false)
+    }
+
+    /// `bulk`: only the tables, no durability until [`Generation::finish_bulk`] (a rebuild
+    /// that does not finish is thrown away anyway), and a large page cache.
+    fn open_as(path: &Path, bulk: bool) -> Result<Arc<Generation>, StoreError> {
         let writer = open_sqlite(path)?;
         let found: i64 = writer
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -94,16 +127,57 @@ impl Generation {
                 supported: SCHEMA_VERSION as u8,
             });
         }
+        let schema = if bulk {
+            TABLES.to_string()
+        } else if found < SCHEMA_VERSION {
+            format!("BEGIN; {TABLES}{DERIVED}{RECOUNT} COMMIT;")
+        } else {
+            format!("{TABLES}{DERIVED}")
+        };
         writer
-            .execute_batch(SCHEMA)
+            .execute_batch(&schema)
             .and_then(|()| writer.pragma_update(None, "user_version", SCHEMA_VERSION))
             .map_err(|e| sqlite_error(path, "creating the catalog schema", e))?;
+        if bulk {
+            writer
+                .pragma_update(None, "synchronous", "OFF")
+                .and_then(|()| writer.pragma_update(None, "cache_size", -BULK_CACHE_KIB))
+                .map_err(|e| sqlite_error(path, "preparing a bulk fill", e))?;
+        }
         Ok(Arc::new(Generation {
             path: path.to_path_buf(),
             writer: Mutex::new(Some(writer)),
             readers: Mutex::new(Vec::new()),
             obsolete: AtomicBool::new(false),
+            bulk: AtomicBool::new(bulk),
         }))
+    }
+
+    /// Whether a rebuild is still filling this generation (see [`Db::create_next_bulk`]).
+    pub fn is_bulk(&self) -> bool {
+        self.bulk.load(Ordering::SeqCst)
+    }
+
+    /// Ends a bulk fill: builds the full-text index from the rows in one pass, adds the
+    /// secondary indexes, counts the items, and makes the file durable (`synchronous=NORMAL`, a full checkpoint)
+    /// before anyone can swap it in. Blocking; seconds for a million rows.
+    pub fn finish_bulk(&self) -> Result<(), StoreError> {
+        let path = &self.path;
+        self.write(|c| {
+            c.execute_batch(&format!(
+                "BEGIN;
+                 INSERT INTO items_fts(items_fts) VALUES ('rebuild');
+                 {DERIVED}
+                 {RECOUNT}
+                 COMMIT;"
+            ))
+            .and_then(|()| c.pragma_update(None, "synchronous", "NORMAL"))
+            .and_then(|()| c.pragma_update(None, "cache_size", -2000))
+            .and_then(|()| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)"))
+            .map_err(|e| sqlite_error(path, "indexing a rebuilt catalog", e))
+        })?;
+        self.bulk.store(false, Ordering::SeqCst);
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -205,6 +279,16 @@ impl Db {
 
     /// A fresh, empty generation beside the current one, for a rebuild.
     pub fn create_next(&self) -> Result<Arc<Generation>, StoreError> {
+        self.create_next_as(false)
+    }
+
+    /// Like [`Db::create_next`], in bulk mode: fill it with `apply_batch`, then call
+    /// [`Generation::finish_bulk`] before anything else uses it.
+    pub fn create_next_bulk(&self) -> Result<Arc<Generation>, StoreError> {
+        self.create_next_as(true)
+    }
+
+    fn create_next_as(&self, bulk: bool) -> Result<Arc<Generation>, StoreError> {
         let name = format!(
             "catalog-{}.sqlite",
             crate::clock::unix_millis(std::time::SystemTime::now())
@@ -215,7 +299,7 @@ impl Db {
             p.push(suffix);
             let _ = std::fs::remove_file(p);
         }
-        Generation::open(&path)
+        Generation::open_as(&path, bulk)
     }
 
     /// Makes `next` the catalog (call with `gate` held exclusively). The old generation's files
