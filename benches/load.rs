@@ -22,6 +22,10 @@ mod baseline;
 mod client;
 #[path = "load/clock.rs"]
 mod clock;
+#[path = "load/events.rs"]
+mod events;
+#[path = "load/natsd.rs"]
+mod natsd;
 #[path = "load/procfs.rs"]
 mod procfs;
 #[path = "load/report.rs"]
@@ -29,14 +33,26 @@ mod report;
 #[path = "load/souk.rs"]
 mod souk;
 
+#[path = "load/freshness.rs"]
+mod freshness;
 #[path = "load/healthz.rs"]
 mod healthz;
 #[path = "load/idle.rs"]
 mod idle;
+#[path = "load/latency.rs"]
+mod latency;
+#[path = "load/listings.rs"]
+mod listings;
+#[path = "load/outbox.rs"]
+mod outbox;
+#[path = "load/projector.rs"]
+mod projector;
 #[path = "load/size.rs"]
 mod size;
 #[path = "load/start.rs"]
 mod start;
+#[path = "load/sync.rs"]
+mod sync;
 
 // Issue 4's catalog scenarios, and the seeded market they share.
 #[path = "load/catalog.rs"]
@@ -86,6 +102,36 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "healthz",
         about: "GET /healthz throughput vs a bare axum baseline (--runs 3, --clients 64, --duration 10)",
         run: healthz::run,
+    },
+    Scenario {
+        name: "listings",
+        about: "POST /api/listings vs GET /healthz on the same souk (--runs 3, --clients 64, --duration 10)",
+        run: listings::run,
+    },
+    Scenario {
+        name: "freshness",
+        about: "POST /api/listings 201 -> catalog GET 200 at 500 writes/s (--runs 3, --duration 10)",
+        run: freshness::run,
+    },
+    Scenario {
+        name: "outbox",
+        about: "outbox writes + relay end to end vs raw JetStream publish (--runs 3, --clients 64 writers)",
+        run: outbox::run,
+    },
+    Scenario {
+        name: "sync",
+        about: "raw JetStream publish at sync_interval 2 min, 10 s and always (--runs 3)",
+        run: sync::run,
+    },
+    Scenario {
+        name: "latency",
+        about: "publish-to-handler latency, durable consumer vs core NATS, 1,000/s (--runs 3, --duration 10)",
+        run: latency::run,
+    },
+    Scenario {
+        name: "projector",
+        about: "catalog projector catch-up over 200k events vs apply_batch alone (--runs 3)",
+        run: projector::run,
     },
     // Issue 4: minutes each (a 1M-listing catalog is generated and loaded first).
     Scenario {

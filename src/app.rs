@@ -86,6 +86,16 @@ pub async fn start(
     tracing::info!("listening on http://{http_addr}");
 
     let mut supervisor = Supervisor::new();
+    let metrics = crate::telemetry::metrics();
+    supervisor.spawn("metrics", Restart::Never, move |cancel| async move {
+        // Histograms are summarised on upkeep; without it their memory grows.
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(Duration::from_secs(5)) => metrics.run_upkeep(),
+            }
+        }
+    });
     let running = async {
         let (broker, bus) = connect(&config, shim, &health, &mut supervisor, &interrupt).await?;
         let _ = bus_slot.set(bus.clone());

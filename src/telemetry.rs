@@ -22,3 +22,23 @@ pub fn init(format: LogFormat, filter: &str) {
             .try_init(),
     };
 }
+
+/// The Prometheus recorder, installed once per process; `GET /metrics` renders it.
+pub fn metrics() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets(&[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ])
+            .expect("bucket list is not empty");
+        match builder.install_recorder() {
+            Ok(handle) => handle,
+            // Another recorder is installed (embedding): render from a private one instead.
+            Err(_) => metrics_exporter_prometheus::PrometheusBuilder::new()
+                .build_recorder()
+                .handle(),
+        }
+    })
+}

@@ -26,9 +26,9 @@ pub fn usage(scenarios: &[Scenario]) -> String {
         "usage: cargo bench --bench load -- <scenario> [--runs N] [--clients C] [--duration S] [--no-write]\n\nscenarios:\n",
     );
     for sc in scenarios {
-        s += &format!("  {:<8} {}\n", sc.name, sc.about);
+        s += &format!("  {:<10} {}\n", sc.name, sc.about);
     }
-    s += "  all      every scenario above\n";
+    s += "  all        every scenario above\n";
     s
 }
 

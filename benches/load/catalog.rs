@@ -49,25 +49,82 @@ struct Shape {
 }
 
 const SHAPES: &[Shape] = &[
-    Shape { name: "browse, newest", weight: 12 },
-    Shape { name: "browse, price range, price_asc", weight: 6 },
-    Shape { name: "browse, rent, price_desc", weight: 4 },
-    Shape { name: "seller's listings, newest", weight: 8 },
-    Shape { name: "common term, relevance", weight: 8 },
-    Shape { name: "common term, price_asc", weight: 5 },
-    Shape { name: "common term, newest", weight: 5 },
-    Shape { name: "medium term, relevance", weight: 8 },
-    Shape { name: "medium term + price range, price_desc", weight: 5 },
-    Shape { name: "rare term, relevance", weight: 8 },
-    Shape { name: "rare term + rent, newest", weight: 3 },
-    Shape { name: "common + medium term, relevance", weight: 5 },
-    Shape { name: "accented (`café`, `Creme`…), relevance", weight: 4 },
-    Shape { name: "browse, newest, page 2–5 (cursor)", weight: 5 },
-    Shape { name: "common term, price_asc, page 2–3 (cursor)", weight: 4 },
-    Shape { name: "common term, relevance, page 2–5 (cursor = offset)", weight: 3 },
-    Shape { name: "medium term, status=sold", weight: 2 },
-    Shape { name: "two-letter prefix (`ca`), relevance", weight: 2 },
-    Shape { name: "common term, newest, default limit 50", weight: 3 },
+    Shape {
+        name: "browse, newest",
+        weight: 12,
+    },
+    Shape {
+        name: "browse, price range, price_asc",
+        weight: 6,
+    },
+    Shape {
+        name: "browse, rent, price_desc",
+        weight: 4,
+    },
+    Shape {
+        name: "seller's listings, newest",
+        weight: 8,
+    },
+    Shape {
+        name: "common term, relevance",
+        weight: 8,
+    },
+    Shape {
+        name: "common term, price_asc",
+        weight: 5,
+    },
+    Shape {
+        name: "common term, newest",
+        weight: 5,
+    },
+    Shape {
+        name: "medium term, relevance",
+        weight: 8,
+    },
+    Shape {
+        name: "medium term + price range, price_desc",
+        weight: 5,
+    },
+    Shape {
+        name: "rare term, relevance",
+        weight: 8,
+    },
+    Shape {
+        name: "rare term + rent, newest",
+        weight: 3,
+    },
+    Shape {
+        name: "common + medium term, relevance",
+        weight: 5,
+    },
+    Shape {
+        name: "accented (`café`, `Creme`…), relevance",
+        weight: 4,
+    },
+    Shape {
+        name: "browse, newest, page 2–5 (cursor)",
+        weight: 5,
+    },
+    Shape {
+        name: "common term, price_asc, page 2–3 (cursor)",
+        weight: 4,
+    },
+    Shape {
+        name: "common term, relevance, page 2–5 (cursor = offset)",
+        weight: 3,
+    },
+    Shape {
+        name: "medium term, status=sold",
+        weight: 2,
+    },
+    Shape {
+        name: "two-letter prefix (`ca`), relevance",
+        weight: 2,
+    },
+    Shape {
+        name: "common term, newest, default limit 50",
+        weight: 3,
+    },
 ];
 
 /// One query of the mix: the parameters, and its URI.
@@ -190,7 +247,10 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
     let db = Db::open(dir.path())?;
     let t = Instant::now();
     let per_shape = instances(&db, &market, &terms)?;
-    eprintln!("  built the query instances (and their cursors) in {:.1?}", t.elapsed());
+    eprintln!(
+        "  built the query instances (and their cursors) in {:.1?}",
+        t.elapsed()
+    );
     let mix = mix(&per_shape);
 
     // Per shape, sequentially, straight on SQLite (before souk runs: nothing else competes).
@@ -278,7 +338,11 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
          events per transaction, then `finish_bulk` (indexes): {} events in {:.1} s + {:.1} s \
          ({:.0} events/s); file {}.\n\n",
         market.listings.len(),
-        market.listings.iter().filter(|l| l.status == "active").count(),
+        market
+            .listings
+            .iter()
+            .filter(|l| l.status == "active")
+            .count(),
         market.sellers.len(),
         generated.as_secs_f64(),
         catalog_data::SEED,
@@ -526,7 +590,10 @@ fn instances(db: &Db, market: &Market, terms: &Terms) -> anyhow::Result<Vec<Vec<
             // Walk to the page wanted; the cursor is what souk would have handed out.
             for _ in 1..pages {
                 let r = search(db, &s)?;
-                s.cursor = Some(r.next_cursor.context("a page before the last has a cursor")?);
+                s.cursor = Some(
+                    r.next_cursor
+                        .context("a page before the last has a cursor")?,
+                );
             }
             qs.push(Query {
                 uri: uri(&s)?,
@@ -661,7 +728,9 @@ fn raw_concurrent(db: &Db, mix: &[Query], threads: usize, duration: Duration) ->
                         n += 1;
                         let at = Instant::now();
                         match query::search(db, &q.search, limit(&q.search)) {
-                            Ok(_) => lat.push(at.elapsed().as_micros().min(u32::MAX as u128) as u32),
+                            Ok(_) => {
+                                lat.push(at.elapsed().as_micros().min(u32::MAX as u128) as u32)
+                            }
                             Err(_) => errors += 1,
                         }
                     }
@@ -669,7 +738,10 @@ fn raw_concurrent(db: &Db, mix: &[Query], threads: usize, duration: Duration) ->
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("a raw search thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a raw search thread"))
+            .collect()
     });
     let mut out = Outcome {
         ok: 0,
@@ -732,7 +804,10 @@ fn cost_table(costs: &[(Duration, Duration, Duration, u64)], peak: Option<u64>) 
             row("harness (load generator)", |c| c.2),
         ],
     );
-    s += &format!("\nsouk peak RSS (VmHWM): {}.\n", peak.map_or("?".into(), mib));
+    s += &format!(
+        "\nsouk peak RSS (VmHWM): {}.\n",
+        peak.map_or("?".into(), mib)
+    );
     s
 }
 
@@ -771,7 +846,10 @@ fn shape_table(per_shape: &[Vec<Query>], raw: &[ShapeFigures], http: &[ShapeFigu
                 ms(raw[i].max),
                 ms(http[i].p50),
                 ms(http[i].p99),
-                format!("{:.2}", http[i].p50.as_secs_f64() / raw[i].p50.as_secs_f64().max(1e-9)),
+                format!(
+                    "{:.2}",
+                    http[i].p50.as_secs_f64() / raw[i].p50.as_secs_f64().max(1e-9)
+                ),
                 format!("{}/{}", raw[i].queries, per_shape[i].len()),
             ]
         })

@@ -67,12 +67,7 @@ impl Outcome {
 
     /// Nearest-rank percentile, `q` in 0..=1 (1 is the maximum).
     pub fn percentile(&self, q: f64) -> Duration {
-        let n = self.latencies_us.len();
-        if n == 0 {
-            return Duration::ZERO;
-        }
-        let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
-        Duration::from_micros(u64::from(self.latencies_us[rank - 1]))
+        crate::report::percentile(&self.latencies_us, q)
     }
 }
 

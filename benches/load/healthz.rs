@@ -18,15 +18,15 @@ use std::time::Duration;
 /// Opens the connections and warms caches and allocators before anything is measured.
 const WARM_UP: Duration = Duration::from_secs(1);
 
-/// One run's headline figures.
+/// One run's headline figures (shared with the other HTTP scenarios).
 #[derive(Clone, Copy)]
-struct Figures {
-    per_second: f64,
-    p50: Duration,
-    p90: Duration,
-    p99: Duration,
-    max: Duration,
-    errors: u64,
+pub struct Figures {
+    pub per_second: f64,
+    pub p50: Duration,
+    pub p90: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+    pub errors: u64,
 }
 
 impl From<&Outcome> for Figures {
@@ -104,7 +104,11 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
          the same body on a tokio multi-thread runtime in the harness process.\n\n",
         duration.as_secs()
     );
-    body += &throughput_table(&s, &b);
+    body += &throughput_table(
+        ["souk", "baseline (bare axum)", "**souk / baseline**"],
+        &s,
+        &b,
+    );
     body += "\nSouk's processes during the souk runs (CPU: utime + stime from `/proc/<pid>/stat`; \
              peak RSS: VmHWM, since start):\n\n";
     body += &cost_table(&costs, peak);
@@ -116,7 +120,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
     })
 }
 
-fn throughput_table(s: &[Figures], b: &[Figures]) -> String {
+/// Two sets of runs and their ratio, run by run: `labels` = [first, second, ratio row].
+pub fn throughput_table(labels: [&str; 3], s: &[Figures], b: &[Figures]) -> String {
     let row = |name: &str, f: &[Figures]| {
         let col =
             |get: fn(&Figures) -> Duration| spread(&f.iter().map(get).collect::<Vec<_>>(), ms);
@@ -132,16 +137,16 @@ fn throughput_table(s: &[Figures], b: &[Figures]) -> String {
             f.iter().map(|x| x.errors).sum::<u64>().to_string(),
         ]
     };
-    // Ratios are taken run by run (each souk run against the baseline run right after it).
+    // Ratios are taken run by run (each run against the baseline run right after it).
     let ratio = |get: fn(&Figures) -> f64| {
         let r: Vec<f64> = s.iter().zip(b).map(|(s, b)| get(s) / get(b)).collect();
         spread(&r, |v| format!("{v:.2}"))
     };
     let rows = vec![
-        row("souk", s),
-        row("baseline (bare axum)", b),
+        row(labels[0], s),
+        row(labels[1], b),
         vec![
-            "**souk / baseline**".into(),
+            labels[2].into(),
             ratio(|x| x.per_second),
             ratio(|x| x.p50.as_secs_f64()),
             ratio(|x| x.p90.as_secs_f64()),

@@ -146,6 +146,16 @@ pub fn median<T: Copy + PartialOrd>(xs: &[T]) -> T {
     v[(v.len() - 1) / 2]
 }
 
+/// Nearest-rank percentile of ascending µs samples, `q` in 0..=1 (1 is the maximum).
+pub fn percentile(sorted_us: &[u32], q: f64) -> Duration {
+    let n = sorted_us.len();
+    if n == 0 {
+        return Duration::ZERO;
+    }
+    let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+    Duration::from_micros(u64::from(sorted_us[rank - 1]))
+}
+
 pub fn min_max<T: Copy + PartialOrd>(xs: &[T]) -> (T, T) {
     let mut v = xs.to_vec();
     v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN in measurements"));

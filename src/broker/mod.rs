@@ -146,6 +146,7 @@ impl Broker {
                 attempt = 0;
             }
             attempt += 1;
+            metrics::counter!("souk_broker_restarts_total").increment(1);
             tracing::error!(attempt, retry_in = ?backoff, "nats-server is down: {ended}; restarting it");
             self.state.send_replace(BrokerState::Restarting {
                 detail: ended,

@@ -36,6 +36,8 @@ pub struct Spec {
     pub ack_wait: Duration,
     /// Most events handed to the handler at once.
     pub batch: usize,
+    /// Batches handled at once (1 keeps a single writer, e.g. the SQLite projector).
+    pub concurrency: usize,
 }
 
 impl Spec {
@@ -53,6 +55,7 @@ impl Spec {
             ],
             ack_wait: Duration::from_secs(30),
             batch: 256,
+            concurrency: 1,
         }
     }
 
@@ -139,6 +142,8 @@ pub async fn run(
             }
         });
     }
+    let spec = Arc::new(spec);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(spec.concurrency.max(1)));
     let mut messages = consumer
         .stream()
         .max_messages_per_batch(spec.batch)
@@ -194,45 +199,67 @@ pub async fn run(
         if batch.is_empty() {
             continue;
         }
-        let outcomes = handler.handle(&batch).await;
-        for (i, (delivery, message)) in batch.iter().zip(raw.iter()).enumerate() {
-            let outcome = outcomes.get(i).cloned().unwrap_or_else(|| {
-                Err(HandlerError::Retry(
-                    "the handler returned no outcome".into(),
-                ))
-            });
-            match outcome {
-                Ok(()) => {
-                    if let Err(e) = message.ack().await {
-                        tracing::warn!(consumer = %spec.name, seq = delivery.stream_seq, "ack failed (it will be redelivered and skipped): {e}");
-                    }
+        // Handle the batch on its own task, at most `concurrency` at once; the permit is
+        // released when its events are settled (acked, nak'd or dead-lettered).
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let (bus, spec, handler) = (bus.clone(), spec.clone(), handler.clone());
+        tokio::spawn(async move {
+            settle(&bus, &spec, handler.as_ref(), &batch, &raw).await;
+            drop(permit);
+        });
+    }
+    // Graceful stop: finish and settle what is in flight.
+    let _ = in_flight.acquire_many(spec.concurrency.max(1) as u32).await;
+    tracing::info!(consumer = %spec.name, "consumer stopped");
+    Ok(())
+}
+
+/// Hands `batch` to the handler and acts on each outcome.
+async fn settle(
+    bus: &Bus,
+    spec: &Spec,
+    handler: &dyn Handler,
+    batch: &[Delivery],
+    raw: &[async_nats::jetstream::Message],
+) {
+    let outcomes = handler.handle(batch).await;
+    for (i, (delivery, message)) in batch.iter().zip(raw.iter()).enumerate() {
+        let outcome = outcomes.get(i).cloned().unwrap_or_else(|| {
+            Err(HandlerError::Retry(
+                "the handler returned no outcome".into(),
+            ))
+        });
+        match outcome {
+            Ok(()) => {
+                count(&spec.name, "applied");
+                if let Err(e) = message.ack().await {
+                    tracing::warn!(consumer = %spec.name, seq = delivery.stream_seq, "ack failed (it will be redelivered and skipped): {e}");
                 }
-                Err(HandlerError::Retry(reason))
-                    if (delivery.attempt as i64) < spec.max_deliver =>
-                {
-                    let delay = spec.delay_before(delivery.attempt + 1);
-                    tracing::warn!(
-                        consumer = %spec.name, seq = delivery.stream_seq, attempt = delivery.attempt,
-                        retry_in = ?delay, "event failed, will retry: {reason}"
-                    );
-                    let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
-                }
-                Err(HandlerError::Retry(reason) | HandlerError::Permanent(reason)) => {
-                    dead_letter(
-                        &bus,
-                        &spec,
-                        message,
-                        delivery.stream_seq,
-                        delivery.attempt,
-                        &reason,
-                    )
-                    .await;
-                }
+            }
+            Err(HandlerError::Retry(reason)) if (delivery.attempt as i64) < spec.max_deliver => {
+                let delay = spec.delay_before(delivery.attempt + 1);
+                tracing::warn!(
+                    consumer = %spec.name, seq = delivery.stream_seq, attempt = delivery.attempt,
+                    retry_in = ?delay, "event failed, will retry: {reason}"
+                );
+                count(&spec.name, "retried");
+                let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+            }
+            Err(HandlerError::Retry(reason) | HandlerError::Permanent(reason)) => {
+                dead_letter(
+                    bus,
+                    spec,
+                    message,
+                    delivery.stream_seq,
+                    delivery.attempt,
+                    &reason,
+                )
+                .await;
             }
         }
     }
-    tracing::info!(consumer = %spec.name, "consumer stopped");
-    Ok(())
 }
 
 /// Copies the message to the dead-letter stream, then terminates it here. If the copy fails,
@@ -259,6 +286,7 @@ async fn dead_letter(
                 consumer = %spec.name, seq = stream_seq, attempts,
                 "event dead-lettered: {reason}. Inspect it at GET /api/admin/dead-letters"
             );
+            count(&spec.name, "dead_lettered");
             let _ = message.ack_with(AckKind::Term).await;
         }
         Err(e) => {
@@ -268,4 +296,10 @@ async fn dead_letter(
                 .await;
         }
     }
+}
+
+/// `souk_consumer_events_total{consumer, outcome}`
+fn count(consumer: &str, outcome: &'static str) {
+    metrics::counter!("souk_consumer_events_total", "consumer" => consumer.to_string(), "outcome" => outcome)
+        .increment(1);
 }

@@ -8,15 +8,19 @@
 //! compares each stream's last sequence with the highest one it was acknowledged, and republishes
 //! a lost tail from the outbox, in order.
 //!
-//! Tables (in the service's own redb file): `outbox` (local seq → record), `outbox_meta`
-//! (`next`, `pending` = the first local seq not yet known published, `stream:<NAME>` = highest
-//! acknowledged sequence in that stream).
+//! Tables (in the service's own redb file): `outbox` (local seq → record, written once),
+//! `outbox_acks` (local seq → stream sequence and time, 16 bytes: marking events published
+//! never rewrites them), `outbox_requeue` (events to publish again after a lost tail), and
+//! `outbox_meta` (`next`; `pending` = the first local seq never published, so the relay's work
+//! is a range scan; `stream:<NAME>` = highest acknowledged sequence in that stream).
 
 use super::{Bus, Envelope, Names};
 use crate::store::{Store, StoreError, codec};
 use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
-use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +29,8 @@ use tokio_util::sync::CancellationToken;
 
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 const META: TableDefinition<&str, u64> = TableDefinition::new("outbox_meta");
+const ACKS: TableDefinition<u64, (u64, u64)> = TableDefinition::new("outbox_acks");
+const REQUEUE: TableDefinition<u64, ()> = TableDefinition::new("outbox_requeue");
 const BATCH: usize = 512;
 const PRUNE_EVERY: Duration = Duration::from_secs(5);
 
@@ -35,11 +41,13 @@ struct Record {
     event_id: String,
     /// The envelope's JSON, published as is.
     payload: String,
-    published: Option<Published>,
 }
 
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
-struct Published {
+/// What JetStream acknowledged for one outbox record.
+#[derive(Clone, Debug)]
+struct Ack {
+    seq: u64,
+    stream: String,
     stream_seq: u64,
     at_ms: u64,
 }
@@ -60,7 +68,6 @@ pub fn append(txn: &WriteTransaction, names: &Names, event: &Envelope) -> Result
         stream,
         event_id: event.id.clone(),
         payload: String::from_utf8(event.to_json()).expect("JSON is UTF-8"),
-        published: None,
     };
     let mut meta = txn.open_table(META)?;
     let seq = meta.get("next")?.map(|v| v.value()).unwrap_or(1);
@@ -74,6 +81,8 @@ pub fn append(txn: &WriteTransaction, names: &Names, event: &Envelope) -> Result
 pub fn init(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(OUTBOX)?;
     txn.open_table(META)?;
+    txn.open_table(ACKS)?;
+    txn.open_table(REQUEUE)?;
     Ok(())
 }
 
@@ -82,7 +91,8 @@ pub fn backlog(txn: &ReadTransaction) -> Result<u64, StoreError> {
     let meta = txn.open_table(META)?;
     let next = meta.get("next")?.map(|v| v.value()).unwrap_or(1);
     let pending = meta.get("pending")?.map(|v| v.value()).unwrap_or(1);
-    Ok(next.saturating_sub(pending))
+    let requeued = txn.open_table(REQUEUE)?.len()?;
+    Ok(next.saturating_sub(pending) + requeued)
 }
 
 /// Publishes one store's outbox.
@@ -113,9 +123,13 @@ impl Relay {
         let mut delay = Duration::from_millis(50);
         loop {
             commits.borrow_and_update();
-            let pending = self.store.read(|t| pending(t, BATCH)).await?;
-            self.backlog
-                .store(self.store.read(backlog).await?, Ordering::Relaxed);
+            let (pending, waiting) = self
+                .store
+                .read(|t| Ok((pending(t, BATCH)?, backlog(t)?)))
+                .await?;
+            self.backlog.store(waiting, Ordering::Relaxed);
+            metrics::gauge!("souk_outbox_backlog", "service" => self.service.clone())
+                .set(waiting as f64);
             if last_prune.elapsed() >= PRUNE_EVERY {
                 last_prune = tokio::time::Instant::now();
                 self.prune().await?;
@@ -130,6 +144,8 @@ impl Relay {
             }
             let (acked, failure) = self.publish(&pending).await;
             if !acked.is_empty() {
+                metrics::counter!("souk_outbox_published_total", "service" => self.service.clone())
+                    .increment(acked.len() as u64);
                 self.store
                     .write(move |t| mark_published(t, &acked))
                     .await
@@ -150,7 +166,7 @@ impl Relay {
 
     /// Publishes in order with a window of acknowledgements in flight; stops at the first
     /// failure, returning what was acknowledged before it.
-    async fn publish(&self, pending: &[(u64, Record)]) -> (Vec<(u64, Published)>, Option<String>) {
+    async fn publish(&self, pending: &[(u64, Record)]) -> (Vec<Ack>, Option<String>) {
         let mut futures = Vec::with_capacity(pending.len());
         for (seq, r) in pending {
             let message = PublishMessage::build()
@@ -163,7 +179,7 @@ impl Relay {
                 .send_publish(r.subject.clone(), message)
                 .await
             {
-                Ok(ack) => futures.push((*seq, ack)),
+                Ok(ack) => futures.push((*seq, r.stream.clone(), ack)),
                 Err(e) => {
                     return (
                         await_acks(futures).await.0,
@@ -223,19 +239,22 @@ impl Relay {
 }
 
 async fn await_acks(
-    futures: Vec<(u64, async_nats::jetstream::context::PublishAckFuture)>,
-) -> (Vec<(u64, Published)>, Option<String>) {
+    futures: Vec<(
+        u64,
+        String,
+        async_nats::jetstream::context::PublishAckFuture,
+    )>,
+) -> (Vec<Ack>, Option<String>) {
     let at_ms = crate::clock::unix_millis(SystemTime::now());
     let mut acked = Vec::with_capacity(futures.len());
-    for (seq, ack) in futures {
+    for (seq, stream, ack) in futures {
         match ack.await {
-            Ok(ack) => acked.push((
+            Ok(ack) => acked.push(Ack {
                 seq,
-                Published {
-                    stream_seq: ack.sequence,
-                    at_ms,
-                },
-            )),
+                stream,
+                stream_seq: ack.sequence,
+                at_ms,
+            }),
             Err(e) => return (acked, Some(format!("not acknowledged: {e}"))),
         }
     }
@@ -254,7 +273,8 @@ fn meta_get(t: &ReadTransaction, key: &str) -> Result<Option<u64>, StoreError> {
     }
 }
 
-/// Up to `limit` unpublished records from the `pending` cursor on.
+/// Up to `limit` records to publish, in order: events to republish first (they are older),
+/// then new ones from the `pending` cursor on.
 fn pending(t: &ReadTransaction, limit: usize) -> Result<Vec<(u64, Record)>, StoreError> {
     let from = meta_get(t, "pending")?.unwrap_or(1);
     let table = match t.open_table(OUTBOX) {
@@ -263,70 +283,70 @@ fn pending(t: &ReadTransaction, limit: usize) -> Result<Vec<(u64, Record)>, Stor
         Err(e) => return Err(e.into()),
     };
     let mut out = Vec::new();
-    for row in table.range(from..)? {
-        let (k, v) = row?;
-        let r = read_record(v.value())?;
-        if r.published.is_none() {
-            out.push((k.value(), r));
-            if out.len() >= limit {
-                break;
+    if let Ok(requeue) = t.open_table(REQUEUE) {
+        for row in requeue.iter()?.take(limit) {
+            let seq = row?.0.value();
+            if let Some(v) = table.get(seq)? {
+                out.push((seq, read_record(v.value())?));
             }
         }
+    }
+    for row in table.range(from..)?.take(limit - out.len()) {
+        let (k, v) = row?;
+        out.push((k.value(), read_record(v.value())?));
     }
     Ok(out)
 }
 
-fn mark_published(t: &WriteTransaction, acked: &[(u64, Published)]) -> Result<(), StoreError> {
-    let mut table = t.open_table(OUTBOX)?;
+/// Records what JetStream acknowledged: small rows beside the records, which stay untouched.
+fn mark_published(t: &WriteTransaction, acked: &[Ack]) -> Result<(), StoreError> {
+    let mut acks = t.open_table(ACKS)?;
+    let mut requeue = t.open_table(REQUEUE)?;
     let mut meta = t.open_table(META)?;
-    for (seq, p) in acked {
-        let Some(bytes) = table.get(*seq)?.map(|v| v.value().to_vec()) else {
-            continue;
-        };
-        let mut r = read_record(&bytes)?;
-        r.published = Some(*p);
-        table.insert(*seq, codec::encode(&r).as_slice())?;
-        let key = format!("stream:{}", r.stream);
+    let mut cursor = meta.get("pending")?.map(|v| v.value()).unwrap_or(1);
+    let mut marks: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for a in acked {
+        acks.insert(a.seq, (a.stream_seq, a.at_ms))?;
+        requeue.remove(a.seq)?;
+        // Acknowledgements come in publishing order, so new ones extend the cursor's prefix.
+        if a.seq >= cursor {
+            cursor = a.seq + 1;
+        }
+        let best = marks.entry(&a.stream).or_insert(0);
+        *best = (*best).max(a.stream_seq);
+    }
+    meta.insert("pending", cursor)?;
+    for (stream, seq) in marks {
+        let key = format!("stream:{stream}");
         let best = meta
             .get(key.as_str())?
             .map(|v| v.value())
             .unwrap_or(0)
-            .max(p.stream_seq);
+            .max(seq);
         meta.insert(key.as_str(), best)?;
     }
-    // Advance the cursor over everything now published.
-    let mut cursor = meta.get("pending")?.map(|v| v.value()).unwrap_or(1);
-    for row in table.range(cursor..)? {
-        let (k, v) = row?;
-        if read_record(v.value())?.published.is_none() {
-            break;
-        }
-        cursor = k.value() + 1;
-    }
-    meta.insert("pending", cursor)?;
     Ok(())
 }
 
-/// Deletes published records older than `cutoff_ms`, oldest first, a bounded number per call.
+/// Deletes published records acknowledged before `cutoff_ms`, oldest first, a bounded number
+/// per call (never one waiting to be republished).
 fn prune(t: &WriteTransaction, cutoff_ms: u64) -> Result<usize, StoreError> {
     let mut table = t.open_table(OUTBOX)?;
-    let pending = t
-        .open_table(META)?
-        .get("pending")?
-        .map(|v| v.value())
-        .unwrap_or(1);
+    let mut acks = t.open_table(ACKS)?;
+    let requeue = t.open_table(REQUEUE)?;
     let mut doomed = Vec::new();
-    for row in table.range(..pending)? {
+    for row in acks.iter()? {
         let (k, v) = row?;
-        match read_record(v.value())?.published {
-            Some(p) if p.at_ms < cutoff_ms => doomed.push(k.value()),
-            _ => break,
-        }
-        if doomed.len() >= 10_000 {
+        let (_, at_ms) = v.value();
+        if at_ms >= cutoff_ms || doomed.len() >= 10_000 {
             break;
+        }
+        if requeue.get(k.value())?.is_none() {
+            doomed.push(k.value());
         }
     }
     for k in &doomed {
+        acks.remove(*k)?;
         table.remove(*k)?;
     }
     Ok(doomed.len())
@@ -349,40 +369,114 @@ fn stream_marks(t: &ReadTransaction) -> Result<Vec<(String, u64)>, StoreError> {
     Ok(out)
 }
 
-/// Marks the records of `stream` published after `last` as unpublished again. Returns how many,
-/// and whether the oldest retained one leaves a gap (lost events already pruned).
+/// Queues the records of `stream` acknowledged after `last` to be published again. Returns how
+/// many, and whether the oldest retained one leaves a gap (lost events already pruned).
 fn requeue_after(t: &WriteTransaction, stream: &str, last: u64) -> Result<(u64, bool), StoreError> {
-    let mut table = t.open_table(OUTBOX)?;
+    let table = t.open_table(OUTBOX)?;
+    let acks = t.open_table(ACKS)?;
+    let mut requeue = t.open_table(REQUEUE)?;
     let mut meta = t.open_table(META)?;
-    let mut requeued = Vec::new();
+    let mut requeued = 0u64;
     let mut oldest_lost: Option<u64> = None;
-    for row in table.iter()? {
+    for row in acks.iter()? {
         let (k, v) = row?;
-        let r = read_record(v.value())?;
-        if let Some(p) = r
-            .published
-            .filter(|p| r.stream == stream && p.stream_seq > last)
-        {
-            oldest_lost = Some(oldest_lost.map_or(p.stream_seq, |o: u64| o.min(p.stream_seq)));
-            requeued.push((k.value(), r));
+        let (stream_seq, _) = v.value();
+        if stream_seq <= last {
+            continue;
         }
-    }
-    let first = requeued.first().map(|(k, _)| *k);
-    for (k, mut r) in requeued.iter().cloned() {
-        r.published = None;
-        table.insert(k, codec::encode(&r).as_slice())?;
-    }
-    if let Some(first) = first {
-        let cursor = meta
-            .get("pending")?
-            .map(|v| v.value())
-            .unwrap_or(1)
-            .min(first);
-        meta.insert("pending", cursor)?;
+        let Some(record) = table.get(k.value())? else {
+            continue;
+        };
+        if read_record(record.value())?.stream != stream {
+            continue;
+        }
+        oldest_lost = Some(oldest_lost.map_or(stream_seq, |o: u64| o.min(stream_seq)));
+        requeue.insert(k.value(), ())?;
+        requeued += 1;
     }
     meta.insert(format!("stream:{stream}").as_str(), last)?;
     // Called only when the stream is behind what was acknowledged, so nothing to requeue, or a
     // first requeued event past `last + 1`, means lost events are no longer here.
     let gap = oldest_lost.is_none_or(|o| o > last + 1);
-    Ok((requeued.len() as u64, gap))
+    Ok((requeued, gap))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: u64) -> Envelope {
+        Envelope::new(
+            "user.created",
+            &format!("usr_{n}"),
+            1,
+            serde_json::json!({"n": n}),
+            &Default::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn acks_advance_the_cursor_prune_keeps_requeued_and_unpublished() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        store.write(init).await.unwrap();
+        let names = Names::new("souk");
+        for n in 1..=4 {
+            let (names, e) = (names.clone(), event(n));
+            store.write(move |t| append(t, &names, &e)).await.unwrap();
+        }
+        let first = store.read(|t| pending(t, 10)).await.unwrap();
+        assert_eq!(
+            first.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        let ack = |seq, stream_seq, at_ms| Ack {
+            seq,
+            stream: "SOUK_USERS".into(),
+            stream_seq,
+            at_ms,
+        };
+        let acked = vec![ack(1, 11, 100), ack(2, 12, 100), ack(3, 13, 5_000)];
+        store
+            .write(move |t| mark_published(t, &acked))
+            .await
+            .unwrap();
+        assert_eq!(store.read(|t| pending(t, 10)).await.unwrap()[0].0, 4);
+        assert_eq!(store.read(backlog).await.unwrap(), 1);
+        assert_eq!(
+            store.read(stream_marks).await.unwrap(),
+            [("SOUK_USERS".to_string(), 13)]
+        );
+
+        // The stream lost everything after 11: records 2 and 3 go back in line, 2 first.
+        let (requeued, gap) = store
+            .write(|t| requeue_after(t, "SOUK_USERS", 11))
+            .await
+            .unwrap();
+        assert_eq!((requeued, gap), (2, false));
+        let again: Vec<u64> = store
+            .read(|t| pending(t, 10))
+            .await
+            .unwrap()
+            .iter()
+            .map(|(s, _)| *s)
+            .collect();
+        assert_eq!(again, [2, 3, 4]);
+
+        // Pruning before 1000 ms removes record 1 only: 2 waits to be republished, 3 is recent.
+        assert_eq!(store.write(|t| prune(t, 1_000)).await.unwrap(), 1);
+        let left: Vec<u64> = store
+            .read(|t| pending(t, 10))
+            .await
+            .unwrap()
+            .iter()
+            .map(|(s, _)| *s)
+            .collect();
+        assert_eq!(left, [2, 3, 4]);
+        let (_, gap) = store
+            .write(|t| requeue_after(t, "SOUK_USERS", 5))
+            .await
+            .unwrap();
+        assert!(gap, "sequences 6 to 11 are gone from the outbox: a gap");
+    }
 }

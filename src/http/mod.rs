@@ -8,6 +8,7 @@ pub mod events;
 pub mod extract;
 pub mod health;
 pub mod listings;
+pub mod metrics;
 pub mod openapi;
 pub mod public;
 pub mod router;

@@ -81,6 +81,16 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        path: "/metrics",
+        tag: "health",
+        summary: "Prometheus text: requests, outbox backlogs, consumer outcomes, broker restarts (loopback only)",
+        query: &[],
+        body: None,
+        ok: (200, None),
+        errors: &[(403, "forbidden")],
+    },
+    Route {
+        method: "get",
         path: "/api/openapi.json",
         tag: "meta",
         summary: "This document",

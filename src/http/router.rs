@@ -11,9 +11,10 @@
 //! | /api/admin        | `admin.rs`     |
 //! | /public           | `public.rs`    |
 //! | /api/openapi.json | `openapi.rs` (also the table of every route) |
+//! | /metrics          | `metrics.rs`   |
 
 use super::error::Problem;
-use super::{AppState, admin, catalog, events, health, listings, openapi, public, users};
+use super::{AppState, admin, catalog, events, health, listings, metrics, openapi, public, users};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
@@ -39,8 +40,10 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(public::routes())
         .merge(openapi::routes())
+        .merge(metrics::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_| {

@@ -421,3 +421,68 @@ async fn a_poison_event_is_dead_lettered_once_and_the_catalog_keeps_flowing() {
         "the poison event looped"
     );
 }
+
+#[tokio::test]
+async fn the_request_id_rides_from_http_through_rpc_into_the_events_it_causes() {
+    let souk = Souk::ready().await;
+    let r = souk
+        .http()
+        .post(format!("{}/api/users", souk.url))
+        .header("x-request-id", "req-trace-7")
+        .json(&json!({"name": "Traced"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let user: Value = r.json().await.unwrap();
+    let id = user["id"].as_str().unwrap().to_string();
+    // Deleting the user makes the listings service react; its events name the cause.
+    let (_, listing) = souk
+        .post(
+            "/api/listings",
+            json!({"seller_id": id, "title": "Chair", "listing_type": "sale", "price": 10}),
+        )
+        .await;
+    let r = souk
+        .http()
+        .delete(format!("{}/api/users/{id}", souk.url))
+        .header("x-request-id", "req-trace-8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let nats = souk.nats().await;
+    let deadline = Instant::now() + T;
+    let (created, deleted, archived) = loop {
+        let users = stream_messages(&nats, "SOUK_USERS").await;
+        let listings = stream_messages(&nats, "SOUK_LISTINGS").await;
+        let find = |events: &[(u64, String, Value)], kind: &str| {
+            events
+                .iter()
+                .map(|e| e.2.clone())
+                .find(|e| e["type"] == kind)
+        };
+        if let (Some(c), Some(d), Some(a)) = (
+            find(&users, "user.created"),
+            find(&users, "user.deleted"),
+            find(&listings, "listing.updated"),
+        ) {
+            break (c, d, a);
+        }
+        assert!(Instant::now() < deadline, "events did not arrive");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(created["correlation_id"], "req-trace-7");
+    assert_eq!(deleted["correlation_id"], "req-trace-8");
+    assert_eq!(archived["aggregate_id"], listing["id"]);
+    assert_eq!(archived["data"]["status"], "archived");
+    assert_eq!(
+        archived["correlation_id"], "req-trace-8",
+        "the reaction keeps the request's id"
+    );
+    assert_eq!(
+        archived["causation_id"], deleted["id"],
+        "and names the event that caused it"
+    );
+    assert_eq!(archived["actor"], "system");
+}

@@ -314,3 +314,64 @@ async fn replaying_a_whole_stream_into_a_current_read_model_changes_nothing() {
     assert_eq!(first, second);
     cancel.cancel();
 }
+
+/// Counts how many batches are in the handler at once.
+#[derive(Default)]
+struct Slow {
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    done: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl Handler for Slow {
+    async fn handle(&self, batch: &[Delivery]) -> Vec<Result<(), HandlerError>> {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        self.done.fetch_add(batch.len(), Ordering::SeqCst);
+        batch.iter().map(|_| Ok(())).collect()
+    }
+}
+
+#[tokio::test]
+async fn batches_run_concurrently_up_to_the_limit_and_a_stop_finishes_them() {
+    let nats = TestNats::start().await;
+    let bus = nats.bus().await;
+    for i in 0..12 {
+        publish(&bus, &listing(&format!("lst_c{i}"), 1, "x", "usr_1")).await;
+    }
+    let handler = Arc::new(Slow::default());
+    let mut spec = Spec::new(
+        "test-slow".into(),
+        "SOUK_LISTINGS".into(),
+        vec!["souk.events.listing.>".into()],
+    );
+    spec.batch = 1;
+    spec.concurrency = 4;
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(consumer::run(
+        bus.clone(),
+        spec,
+        handler.clone(),
+        None,
+        cancel.clone(),
+    ));
+    until("some batches", async || {
+        handler.done.load(Ordering::SeqCst) >= 4
+    })
+    .await;
+    cancel.cancel();
+    run.await.unwrap().unwrap();
+    assert_eq!(
+        handler.now.load(Ordering::SeqCst),
+        0,
+        "a stop waits for batches in flight"
+    );
+    let most = handler.most.load(Ordering::SeqCst);
+    assert!(
+        (2..=4).contains(&most),
+        "{most} batches ran at once; the limit is 4"
+    );
+}

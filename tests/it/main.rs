@@ -6,6 +6,7 @@ mod catalog_api;
 mod consumers;
 mod contract_edges;
 mod listings_api;
+mod metrics;
 mod openapi;
 mod public;
 mod support;

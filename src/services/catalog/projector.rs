@@ -246,7 +246,10 @@ fn apply_listing(
             })
         })
         .optional()?;
-    if current.as_ref().is_some_and(|b| b.version as u64 >= l.version) {
+    if current
+        .as_ref()
+        .is_some_and(|b| b.version as u64 >= l.version)
+    {
         return Ok(Ok(()));
     }
     let seller: Option<(String, bool)> = tx
@@ -336,7 +339,11 @@ fn apply_user(
              WHERE seller_id = ?1 AND hidden = 0 GROUP BY status, listing_type",
         )?;
         let rows = stmt.query_map([&u.id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
         })?;
         for row in rows {
             let (status, listing_type, n) = row?;
@@ -366,7 +373,14 @@ mod tests {
         (e, "user".into(), version)
     }
 
-    fn listing(id: &str, seller: &str, version: u64, kind: &str, title: &str, status: &str) -> Event {
+    fn listing(
+        id: &str,
+        seller: &str,
+        version: u64,
+        kind: &str,
+        title: &str,
+        status: &str,
+    ) -> Event {
         let data = json!({
             "id": id, "seller_id": seller, "title": title, "description": format!("about {title}"),
             "listing_type": "sale", "price": 100 * version as i64, "currency": "EUR",
@@ -393,7 +407,9 @@ mod tests {
                     .collect()
             };
             assert_eq!(
-                counts("SELECT status, listing_type, n FROM item_counts WHERE n != 0 ORDER BY 1, 2"),
+                counts(
+                    "SELECT status, listing_type, n FROM item_counts WHERE n != 0 ORDER BY 1, 2"
+                ),
                 counts(
                     "SELECT status, listing_type, count(*) FROM items WHERE hidden = 0
                      GROUP BY 1, 2 ORDER BY 1, 2"
@@ -441,19 +457,68 @@ mod tests {
                 user("usr_2", 1, "user.created", "Bo"),
                 listing("lst_a", "usr_1", 1, "listing.created", "red bike", "active"),
                 listing("lst_b", "usr_1", 1, "listing.created", "blue chair", "sold"),
-                listing("lst_c", "usr_2", 1, "listing.created", "green lamp", "active"),
+                listing(
+                    "lst_c",
+                    "usr_2",
+                    1,
+                    "listing.created",
+                    "green lamp",
+                    "active",
+                ),
             ],
         );
         check(g);
         apply(
             g,
             &[
-                listing("lst_a", "usr_1", 2, "listing.updated", "red bicycle", "active"),
-                listing("lst_a", "usr_1", 3, "listing.updated", "Café bicycle", "active"),
-                listing("lst_b", "usr_1", 2, "listing.updated", "blue chair", "active"),
-                listing("lst_b", "usr_1", 1, "listing.created", "stale chair", "sold"),
-                listing("lst_c", "usr_2", 2, "listing.updated", "green lamp", "reserved"),
-                listing("lst_d", "usr_2", 1, "listing.created", "lamp shade", "active"),
+                listing(
+                    "lst_a",
+                    "usr_1",
+                    2,
+                    "listing.updated",
+                    "red bicycle",
+                    "active",
+                ),
+                listing(
+                    "lst_a",
+                    "usr_1",
+                    3,
+                    "listing.updated",
+                    "Café bicycle",
+                    "active",
+                ),
+                listing(
+                    "lst_b",
+                    "usr_1",
+                    2,
+                    "listing.updated",
+                    "blue chair",
+                    "active",
+                ),
+                listing(
+                    "lst_b",
+                    "usr_1",
+                    1,
+                    "listing.created",
+                    "stale chair",
+                    "sold",
+                ),
+                listing(
+                    "lst_c",
+                    "usr_2",
+                    2,
+                    "listing.updated",
+                    "green lamp",
+                    "reserved",
+                ),
+                listing(
+                    "lst_d",
+                    "usr_2",
+                    1,
+                    "listing.created",
+                    "lamp shade",
+                    "active",
+                ),
             ],
         );
         check(g);
@@ -461,8 +526,22 @@ mod tests {
             g,
             &[
                 user("usr_2", 2, "user.deleted", "Bo"),
-                listing("lst_e", "usr_2", 1, "listing.created", "late lamp", "active"),
-                listing("lst_b", "usr_1", 3, "listing.deleted", "blue chair", "active"),
+                listing(
+                    "lst_e",
+                    "usr_2",
+                    1,
+                    "listing.created",
+                    "late lamp",
+                    "active",
+                ),
+                listing(
+                    "lst_b",
+                    "usr_1",
+                    3,
+                    "listing.deleted",
+                    "blue chair",
+                    "active",
+                ),
             ],
         );
         check(g);
@@ -494,7 +573,14 @@ mod tests {
         // After the fill, events are applied as on a live generation.
         apply(
             &next,
-            &[listing("lst_a", "usr_1", 4, "listing.updated", "red kite", "sold")],
+            &[listing(
+                "lst_a",
+                "usr_1",
+                4,
+                "listing.updated",
+                "red kite",
+                "sold",
+            )],
         );
         consistent(&next);
         assert_eq!(matches(&next, "kite"), ["lst_a"]);

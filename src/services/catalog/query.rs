@@ -181,23 +181,29 @@ pub fn search(db: &Db, s: &Search, limit: usize) -> Result<Results, QueryError> 
     }
     // Without text, a price range or a seller, the total is kept by the projector
     // (`item_counts`): counting a million index entries per page would cost ~0.1 s.
-    let (count_sql, count_args) =
-        if text.is_none() && s.seller_id.is_none() && s.min_price.is_none() && s.max_price.is_none() {
-            let mut sql = "SELECT coalesce(sum(n), 0) FROM item_counts WHERE status = ?".to_string();
-            let mut a = vec![Value::Text(
-                s.status.clone().unwrap_or_else(|| "active".into()),
-            )];
-            if let Some(v) = &s.listing_type {
-                sql += " AND listing_type = ?";
-                a.push(Value::Text(v.clone()));
-            }
-            (sql, a)
-        } else {
-            (
-                format!("SELECT count(*) FROM {from} WHERE {}", filters.join(" AND ")),
-                args.clone(),
-            )
-        };
+    let (count_sql, count_args) = if text.is_none()
+        && s.seller_id.is_none()
+        && s.min_price.is_none()
+        && s.max_price.is_none()
+    {
+        let mut sql = "SELECT coalesce(sum(n), 0) FROM item_counts WHERE status = ?".to_string();
+        let mut a = vec![Value::Text(
+            s.status.clone().unwrap_or_else(|| "active".into()),
+        )];
+        if let Some(v) = &s.listing_type {
+            sql += " AND listing_type = ?";
+            a.push(Value::Text(v.clone()));
+        }
+        (sql, a)
+    } else {
+        (
+            format!(
+                "SELECT count(*) FROM {from} WHERE {}",
+                filters.join(" AND ")
+            ),
+            args.clone(),
+        )
+    };
 
     let (order, mut offset) = match sort.as_str() {
         "price_asc" => ("i.price ASC, i.id ASC", 0),
@@ -229,10 +235,9 @@ pub fn search(db: &Db, s: &Search, limit: usize) -> Result<Results, QueryError> 
         let items = stmt
             .query_map(rusqlite::params_from_iter(args.iter()), item)?
             .collect::<Result<Vec<_>, _>>()?;
-        let total: i64 = c.prepare_cached(&count_sql)?.query_row(
-            rusqlite::params_from_iter(count_args.iter()),
-            |r| r.get(0),
-        )?;
+        let total: i64 = c
+            .prepare_cached(&count_sql)?
+            .query_row(rusqlite::params_from_iter(count_args.iter()), |r| r.get(0))?;
         Ok((items, total as u64))
     };
     let (mut items, total) = db.read(|c| {

@@ -1,0 +1,242 @@
+//! `projector`: catch-up throughput of the catalog projector. [`EVENTS`] `listing.created`
+//! envelopes are published to SOUK_LISTINGS once; each run then starts a fresh durable consumer
+//! (`souk::bus::consumer::run`, Souk's settings) feeding `catalog::projector::Projector` with a
+//! fresh `catalog.sqlite`, and times it until the projector's stored position reaches the
+//! stream's last sequence.
+//!
+//! Baseline in the same run: `projector::apply_batch` called directly on the same envelopes, in
+//! batches of the consumer's size, on another fresh file: the SQLite ceiling without NATS,
+//! decoding or acks. Both files get the same sellers first (untimed), so the seller join works.
+
+use crate::Ctx;
+use crate::events;
+use crate::natsd::{Natsd, Sync};
+use crate::report::{Check, Section, median, spread, table};
+use souk::bus::consumer::{self, Delivery, Handler, HandlerError, Spec};
+use souk::bus::{Bus, Envelope};
+use souk::services::catalog::projector::{Projector, apply_batch};
+use souk::services::catalog::store::Db;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const EVENTS: usize = 200_000;
+const SELLERS: usize = 1_000;
+const STREAM: &str = "SOUK_LISTINGS";
+/// Far beyond any plausible catch-up; only a stuck consumer hits it.
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The projector, counting the batches it is handed (a relaxed add per batch).
+struct Counted {
+    projector: Projector,
+    batches: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl Handler for Counted {
+    async fn handle(&self, batch: &[Delivery]) -> Vec<Result<(), HandlerError>> {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.projector.handle(batch).await
+    }
+}
+
+pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
+    let runs = ctx.opts.runs_or(3);
+    let natsd = Natsd::start(Sync::souk_default())?;
+    let bus = ctx.rt.block_on(natsd.bus())?;
+    let sellers: Vec<Envelope> = (0..SELLERS as u64).map(events::user_created).collect();
+    let seller_ids: Vec<String> = sellers.iter().map(|e| e.aggregate_id.clone()).collect();
+    eprintln!("  publishing {EVENTS} listing.created events…");
+    let listings = events::listing_payloads(&bus.names, EVENTS, &seller_ids);
+    let published = ctx.rt.block_on(events::publish_all(
+        &bus.jetstream,
+        listings.clone(),
+        Some(STREAM),
+    ));
+    anyhow::ensure!(published.acked == EVENTS as u64, "publishing failed");
+    let last_seq = ctx.rt.block_on(async {
+        let mut s = bus.jetstream.get_stream(STREAM).await?;
+        anyhow::Ok(s.info().await?.state.last_sequence)
+    })?;
+    // The baseline's input: what the consumer would hand over, stream positions included.
+    let direct: Vec<(Envelope, String, u64)> = listings
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, e))| {
+            (
+                e,
+                "listing".to_string(),
+                last_seq - EVENTS as u64 + 1 + i as u64,
+            )
+        })
+        .collect();
+    let batch = Spec::new(String::new(), String::new(), Vec::new()).batch;
+
+    let (mut through, mut ceiling, mut per_batch) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..runs {
+        let (rate, avg_batch) = ctx
+            .rt
+            .block_on(through_consumer(&bus, &sellers, last_seq, i))?;
+        through.push(rate);
+        per_batch.push(avg_batch);
+        ceiling.push(direct_apply(&sellers, &direct, batch)?);
+        eprintln!(
+            "  run {}/{runs}: projector via consumer {:.0}/s (avg batch {avg_batch:.0}), apply_batch directly {:.0}/s",
+            i + 1,
+            through[i],
+            ceiling[i]
+        );
+    }
+    drop(natsd);
+
+    let show = |v: f64| format!("{v:.0}");
+    let ratio: Vec<f64> = through.iter().zip(&ceiling).map(|(a, b)| a / b).collect();
+    let rows = vec![
+        vec![
+            "projector through the durable consumer".into(),
+            spread(&through, show),
+            spread(&per_batch, |v| format!("{v:.0}")),
+        ],
+        vec![
+            "baseline: `apply_batch` directly, no NATS".into(),
+            spread(&ceiling, show),
+            batch.to_string(),
+        ],
+        vec![
+            "**consumer / direct**".into(),
+            spread(&ratio, |v| format!("{v:.2}")),
+            String::new(),
+        ],
+    ];
+    let body = format!(
+        "{EVENTS} `listing.created` envelopes from {SELLERS} sellers (whose `user.created` \
+         events are applied first, untimed), {runs} runs; median (min–max). Each run projects \
+         into a fresh `catalog.sqlite` (WAL, `synchronous=NORMAL`, FTS5 index on title and \
+         description) on the build's disk; the consumer run is timed from its start until the \
+         stored position reaches the stream's last sequence.\n\n{}",
+        table(&["path", "events/s", "events per batch"], &rows)
+    );
+    let rate = median(&through);
+    Ok(Section {
+        name: "projector",
+        title: "Catalog projector catch-up throughput".into(),
+        body,
+        checks: vec![Check {
+            what: "catalog projector through its consumer".into(),
+            target: "≥ 30,000 events/s".into(),
+            measured: format!("{rate:.0} events/s"),
+            met: rate >= 30_000.0,
+        }],
+    })
+}
+
+/// A fresh `catalog.sqlite` with the sellers in it.
+fn fresh_db(dir: &tempfile::TempDir, sellers: &[Envelope]) -> anyhow::Result<Arc<Db>> {
+    let db = Db::open(dir.path())?;
+    let users: Vec<(Envelope, String, u64)> = sellers
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.clone(), "user".to_string(), i as u64 + 1))
+        .collect();
+    apply_batch(&db.current(), &users)?;
+    Ok(db)
+}
+
+async fn through_consumer(
+    bus: &Bus,
+    sellers: &[Envelope],
+    last_seq: u64,
+    run: usize,
+) -> anyhow::Result<(f64, f64)> {
+    let dir = tempfile::Builder::new()
+        .prefix("souk-bench-projector-")
+        .tempdir()?;
+    let db = fresh_db(&dir, sellers)?;
+    let handler = Arc::new(Counted {
+        projector: Projector {
+            db: db.clone(),
+            applied: tokio::sync::watch::channel(0).0,
+        },
+        batches: AtomicU64::new(0),
+    });
+    let name = format!("bench-catalog-listings-{run}");
+    let spec = Spec::new(
+        name.clone(),
+        STREAM.into(),
+        vec!["souk.events.listing.>".into()],
+    );
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    let runner = tokio::spawn(consumer::run(
+        bus.clone(),
+        spec,
+        handler.clone(),
+        None,
+        cancel.clone(),
+    ));
+    loop {
+        let db = db.clone();
+        let reached = tokio::task::spawn_blocking(move || db.positions())
+            .await??
+            .into_iter()
+            .find(|(stream, _)| stream == "listing")
+            .map_or(0, |(_, seq)| seq);
+        if reached >= last_seq {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < TIMEOUT && !runner.is_finished(),
+            "the projector reached {reached} of {last_seq} in {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = started.elapsed();
+    cancel.cancel();
+    runner.await??;
+    let _ = bus
+        .jetstream
+        .get_stream(STREAM)
+        .await?
+        .delete_consumer(&name)
+        .await;
+    check_count(&db)?;
+    let batches = handler.batches.load(Ordering::Relaxed).max(1);
+    Ok((
+        EVENTS as f64 / elapsed.as_secs_f64(),
+        EVENTS as f64 / batches as f64,
+    ))
+}
+
+fn direct_apply(
+    sellers: &[Envelope],
+    events: &[(Envelope, String, u64)],
+    batch: usize,
+) -> anyhow::Result<f64> {
+    let dir = tempfile::Builder::new()
+        .prefix("souk-bench-projector-")
+        .tempdir()?;
+    let db = fresh_db(&dir, sellers)?;
+    let started = Instant::now();
+    for chunk in events.chunks(batch) {
+        let outcomes = apply_batch(&db.current(), chunk)?;
+        anyhow::ensure!(outcomes.iter().all(Result::is_ok), "an event was rejected");
+    }
+    let elapsed = started.elapsed();
+    check_count(&db)?;
+    Ok(EVENTS as f64 / elapsed.as_secs_f64())
+}
+
+/// Every listing made it into the catalog.
+fn check_count(db: &Db) -> anyhow::Result<()> {
+    let n: i64 = db.read(|c| {
+        c.query_row("SELECT count(*) FROM items", [], |r| r.get(0))
+            .map_err(|e| souk::services::catalog::store::sqlite_error(&db.path(), "counting", e))
+    })?;
+    anyhow::ensure!(
+        n == EVENTS as i64,
+        "the catalog holds {n} of {EVENTS} items"
+    );
+    Ok(())
+}
