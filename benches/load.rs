@@ -66,6 +66,11 @@ use report::Section;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The same allocator as `souk` (see `src/main.rs`), so the in-process baselines (raw SQLite,
+/// `apply_batch` alone) are not handicapped by glibc's malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Everything a scenario gets.
 pub struct Ctx {
     pub opts: args::Opts,
