@@ -7,7 +7,7 @@ use crate::store::sqlite::{open_sqlite, open_sqlite_reader};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 /// The tables. A generation being filled by a rebuild has only these (and the primary keys)
 /// until [`Generation::finish_bulk`]; see [`DERIVED`].
@@ -74,13 +74,16 @@ DROP TRIGGER IF EXISTS items_ai;
 DROP TRIGGER IF EXISTS items_au;
 "#;
 
-/// Read connections kept for reuse. Opening one parses the schema and starts with a cold
-/// cache, so under 64 concurrent searches a pool of 8 opened and closed connections all the time.
-const READERS_KEPT: usize = 64;
+/// Read connections per generation, at most. Opening one parses the schema and starts with a
+/// cold cache, so they are kept; and as searches are CPU-bound, more of them at once than a
+/// few per core only adds switching. Callers beyond this wait for a free one. (An earlier pool
+/// kept 8 but opened one per caller beyond that: under 64 concurrent searches it opened and
+/// closed connections constantly.)
+const READERS: usize = 8;
 
-/// Readers map the file (up to this many bytes) instead of copying pages into a cache of their
-/// own: one copy in the OS page cache, shared by every connection.
-const READER_MMAP_BYTES: i64 = 1 << 30;
+/// Each reader's page cache (KiB, as `cache_size` takes it negated). Not mapped with `mmap`:
+/// each mapping of the whole file counts in the process's RSS, which read as tens of GiB.
+const READER_CACHE_KIB: i64 = 16 * 1024;
 
 /// The live writer's page cache (KiB): the indexes' upper pages of a catalog of a million
 /// listings, so an event's inserts do not re-read them.
@@ -88,9 +91,36 @@ const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let conn = open_sqlite_reader(path)?;
-    conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)
-        .map_err(|e| sqlite_error(path, "mapping the catalog for reading", e))?;
+    conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)
+        .map_err(|e| sqlite_error(path, "sizing a reader's cache", e))?;
     Ok(conn)
+}
+
+/// A read connection out of the pool; back in it when dropped.
+struct Lease<'a> {
+    generation: &'a Generation,
+    conn: Option<Connection>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut readers = self
+                .generation
+                .readers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            readers.idle.push(conn);
+        }
+        self.generation.reader_free.notify_one();
+    }
+}
+
+/// A generation's read connections: the idle ones, and how many exist.
+#[derive(Default)]
+struct Readers {
+    idle: Vec<Connection>,
+    open: usize,
 }
 
 /// The writer's page cache while a rebuild fills a generation (KiB, as `cache_size` takes it
@@ -120,7 +150,9 @@ pub fn sqlite_error(path: &Path, during: &'static str, e: rusqlite::Error) -> St
 pub struct Generation {
     path: PathBuf,
     writer: Mutex<Option<Connection>>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Readers>,
+    /// Signalled when a reader is returned (or one failed to open).
+    reader_free: Condvar,
     /// Replaced by a rebuild: its files are removed once the last reader lets go of it.
     obsolete: AtomicBool,
     /// Being filled by a rebuild: no secondary indexes and no full-text index yet.
@@ -174,7 +206,8 @@ impl Generation {
         Ok(Arc::new(Generation {
             path: path.to_path_buf(),
             writer: Mutex::new(Some(writer)),
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::new(Readers::default()),
+            reader_free: Condvar::new(),
             obsolete: AtomicBool::new(false),
             bulk: AtomicBool::new(bulk),
         }))
@@ -227,17 +260,33 @@ impl Generation {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let conn = self.readers.lock().unwrap().pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => open_reader(&self.path)?,
+        let mut readers = self.readers.lock().unwrap();
+        let conn = 'leased: loop {
+            if let Some(c) = readers.idle.pop() {
+                // Not holding the lock while `f` runs: the lease takes it again to give back.
+                drop(readers);
+                break 'leased c;
+            }
+            if readers.open < READERS {
+                readers.open += 1;
+                drop(readers);
+                match open_reader(&self.path) {
+                    Ok(c) => break 'leased c,
+                    Err(e) => {
+                        self.readers.lock().unwrap().open -= 1;
+                        self.reader_free.notify_one();
+                        return Err(e);
+                    }
+                }
+            }
+            readers = self.reader_free.wait(readers).unwrap();
         };
-        let result = f(&conn);
-        let mut pool = self.readers.lock().unwrap();
-        if pool.len() < READERS_KEPT {
-            pool.push(conn);
-        }
-        result
+        // Returned on the way out, even if `f` panics, so the pool never shrinks.
+        let lease = Lease {
+            generation: self,
+            conn: Some(conn),
+        };
+        f(lease.conn.as_ref().expect("leased"))
     }
 
     /// Runs `f` on the writer connection (blocking).
@@ -261,7 +310,7 @@ impl Drop for Generation {
         // that belongs to no one.
         self.writer.get_mut().map(Option::take).ok();
         if let Ok(r) = self.readers.get_mut() {
-            r.clear();
+            r.idle.clear();
         }
         for suffix in ["", "-wal", "-shm"] {
             let mut p = self.path.clone().into_os_string();
