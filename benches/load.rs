@@ -56,9 +56,22 @@ mod start;
 #[path = "load/sync.rs"]
 mod sync;
 
+// Issue 4's catalog scenarios, and the seeded market they share.
+#[path = "load/catalog.rs"]
+mod catalog;
+#[path = "load/catalog_data.rs"]
+mod catalog_data;
+#[path = "load/rebuild.rs"]
+mod rebuild;
+
 use report::Section;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// The same allocator as `souk` (see `src/main.rs`), so the in-process baselines (raw SQLite,
+/// `apply_batch` alone) are not handicapped by glibc's malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Everything a scenario gets.
 pub struct Ctx {
@@ -131,6 +144,17 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "projector",
         about: "catalog projector catch-up over 200k events vs apply_batch alone (--runs 3)",
         run: projector::run,
+    },
+    // Issue 4: minutes each (a 1M-listing catalog is generated and loaded first).
+    Scenario {
+        name: "catalog",
+        about: "GET /api/catalog over 1M listings, query mix vs raw SQL (--runs 3, --clients 64, --duration 10)",
+        run: catalog::run,
+    },
+    Scenario {
+        name: "rebuild",
+        about: "catalog rebuild from 1M events in the streams vs apply_batch alone (--runs 3)",
+        run: rebuild::run,
     },
 ];
 

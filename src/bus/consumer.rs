@@ -155,6 +155,17 @@ pub async fn run(
     tracing::info!(consumer = %spec.name, stream = %spec.stream, "consumer running");
 
     loop {
+        // The permit first, then the chunk: while a batch is being handled, deliveries pile up
+        // in the client's buffer and the next chunk takes them all (up to `batch`). Taken the
+        // other way round, a chunk was cut from whatever had arrived before the wait, and the
+        // catalog projector got ~70 events per transaction instead of up to 256.
+        let permit = tokio::select! {
+            _ = cancel.cancelled() => break,
+            permit = in_flight.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
         let chunk = tokio::select! {
             _ = cancel.cancelled() => break,
             chunk = messages.next() => match chunk {
@@ -201,9 +212,6 @@ pub async fn run(
         }
         // Handle the batch on its own task, at most `concurrency` at once; the permit is
         // released when its events are settled (acked, nak'd or dead-lettered).
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            break;
-        };
         let (bus, spec, handler) = (bus.clone(), spec.clone(), handler.clone());
         tokio::spawn(async move {
             settle(&bus, &spec, handler.as_ref(), &batch, &raw).await;

@@ -12,6 +12,7 @@ use crate::bus::consumer::{Delivery, Handler, HandlerError};
 use crate::store::StoreError;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -80,56 +81,175 @@ fn stream_of(subject: &str) -> String {
 
 /// Applies events in one transaction. An event whose data does not fit is permanent (it would
 /// fail the same way every time) and is reported without failing the others.
+///
+/// The full-text index is kept here rather than by row triggers: FTS5 writes its pending terms
+/// out as a new segment at every statement savepoint, and a trigger-firing upsert opens one per
+/// row, so per-row triggers cost a segment (and later merges) per event. Instead the rows whose
+/// text changed are collected and indexed by two statements at the end of the batch. A
+/// generation being bulk-filled by a rebuild ([`Generation::is_bulk`]) skips this: its index
+/// is built in one pass when the fill is done.
 pub fn apply_batch(
     generation: &Generation,
     events: &[(Envelope, String, u64)],
 ) -> Result<Vec<Result<(), HandlerError>>, StoreError> {
     let path = generation.path().to_path_buf();
     let err = |e| sqlite_error(&path, "applying catalog events", e);
+    let index_text = !generation.is_bulk();
     generation.write(|conn| {
         let tx = conn.transaction().map_err(err)?;
         let mut outcomes = Vec::with_capacity(events.len());
-        let mut reached: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+        let mut text = TextChanges::default();
+        let mut counts = Counts::default();
+        // The highest sequence applied per stream, written once at the end.
+        let mut reached: Vec<(&str, u64)> = Vec::new();
         for (event, stream, seq) in events {
             let outcome = match event.aggregate.as_str() {
-                "listing" => match event.data_as::<ListingData>() {
-                    Ok(l) => apply_listing(&tx, event, &l).map_err(err)?,
+                "listing" => match ListingData::deserialize(&event.data) {
+                    Ok(l) => apply_listing(&tx, event, &l, &mut text, &mut counts).map_err(err)?,
                     Err(e) => Err(HandlerError::Permanent(format!("listing event data: {e}"))),
                 },
-                "user" => match event.data_as::<UserData>() {
-                    Ok(u) => apply_user(&tx, event, &u).map_err(err)?,
+                "user" => match UserData::deserialize(&event.data) {
+                    Ok(u) => apply_user(&tx, event, &u, &mut counts).map_err(err)?,
                     Err(e) => Err(HandlerError::Permanent(format!("user event data: {e}"))),
                 },
                 _ => Ok(()),
             };
-            let best = reached.entry(stream.as_str()).or_insert(0);
-            *best = (*best).max(*seq);
+            match reached.iter_mut().find(|(s, _)| *s == stream.as_str()) {
+                Some(r) => r.1 = r.1.max(*seq),
+                None => reached.push((stream, *seq)),
+            }
             outcomes.push(outcome);
         }
-        // One position row per stream per batch, not per event.
-        for (stream, seq) in reached {
-            tx.prepare_cached(
+        // A generation being bulk-filled gets both in one pass at the end.
+        if index_text {
+            text.apply(&tx).map_err(err)?;
+            counts.apply(&tx).map_err(err)?;
+        }
+        let mut positions = tx
+            .prepare_cached(
                 "INSERT INTO positions(stream, seq) VALUES (?1, ?2)
                  ON CONFLICT(stream) DO UPDATE SET seq = max(seq, excluded.seq)",
             )
-            .and_then(|mut st| st.execute(params![stream, seq as i64]))
             .map_err(err)?;
+        for (stream, seq) in reached {
+            positions
+                .execute(params![stream, seq as i64])
+                .map_err(err)?;
         }
+        drop(positions);
         tx.commit().map_err(err)?;
         Ok(outcomes)
     })
+}
+
+/// The full-text work of one batch: the indexed text of rows that existed before the batch and
+/// changed (to remove, exactly as it was indexed), and every row whose text is new (to add).
+#[derive(Default)]
+struct TextChanges {
+    removed: Vec<(i64, String, String)>,
+    added: Vec<i64>,
+    /// Rows already in `added`: their indexed text is still the one from before the batch.
+    touched: HashSet<i64>,
+}
+
+impl TextChanges {
+    /// Row `rowid` now has new text; `before` is its text when it existed before.
+    fn changed(&mut self, rowid: i64, before: Option<(String, String)>) {
+        if !self.touched.insert(rowid) {
+            return;
+        }
+        if let Some((title, description)) = before {
+            self.removed.push((rowid, title, description));
+        }
+        self.added.push(rowid);
+    }
+
+    fn apply(self, tx: &Transaction) -> rusqlite::Result<()> {
+        let mut remove = tx.prepare_cached(
+            "INSERT INTO items_fts(items_fts, rowid, title, description)
+             VALUES ('delete', ?1, ?2, ?3)",
+        )?;
+        for (rowid, title, description) in &self.removed {
+            remove.execute(params![rowid, title, description])?;
+        }
+        if !self.added.is_empty() {
+            let ids = serde_json::to_string(&self.added).expect("integers serialise");
+            tx.prepare_cached(
+                "INSERT INTO items_fts(rowid, title, description)
+                 SELECT rowid, title, description FROM items
+                 WHERE rowid IN (SELECT value FROM json_each(?1))",
+            )?
+            .execute([ids])?;
+        }
+        Ok(())
+    }
+}
+
+/// Changes to `item_counts` in one batch: visible items per (status, listing_type).
+#[derive(Default)]
+struct Counts(HashMap<(String, String), i64>);
+
+impl Counts {
+    fn add(&mut self, status: &str, listing_type: &str, n: i64) {
+        *self
+            .0
+            .entry((status.to_string(), listing_type.to_string()))
+            .or_default() += n;
+    }
+
+    fn apply(self, tx: &Transaction) -> rusqlite::Result<()> {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO item_counts(status, listing_type, n) VALUES (?1, ?2, ?3)
+             ON CONFLICT(status, listing_type) DO UPDATE SET n = n + excluded.n",
+        )?;
+        for ((status, listing_type), n) in self.0 {
+            if n != 0 {
+                stmt.execute(params![status, listing_type, n])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A catalog row as it was before an event.
+struct Before {
+    rowid: i64,
+    version: i64,
+    title: String,
+    description: String,
+    status: String,
+    listing_type: String,
+    hidden: bool,
 }
 
 fn apply_listing(
     tx: &Transaction,
     event: &Envelope,
     l: &ListingData,
+    text: &mut TextChanges,
+    counts: &mut Counts,
 ) -> rusqlite::Result<Result<(), HandlerError>> {
-    let current: Option<i64> = tx
-        .prepare_cached("SELECT version FROM items WHERE id = ?1")?
-        .query_row([&l.id], |r| r.get(0))
+    let current: Option<Before> = tx
+        .prepare_cached(
+            "SELECT rowid, version, title, description, status, listing_type, hidden
+             FROM items WHERE id = ?1",
+        )?
+        .query_row([&l.id], |r| {
+            Ok(Before {
+                rowid: r.get(0)?,
+                version: r.get(1)?,
+                title: r.get(2)?,
+                description: r.get(3)?,
+                status: r.get(4)?,
+                listing_type: r.get(5)?,
+                hidden: r.get(6)?,
+            })
+        })
         .optional()?;
-    if current.is_some_and(|v| v as u64 >= l.version) {
+    if current
+        .as_ref()
+        .is_some_and(|b| b.version as u64 >= l.version)
+    {
         return Ok(Ok(()));
     }
     let seller: Option<(String, bool)> = tx
@@ -166,6 +286,20 @@ fn apply_listing(
         l.version as i64,
         hidden
     ])?;
+    if !hidden {
+        counts.add(&l.status, &l.listing_type, 1);
+    }
+    match current {
+        None => text.changed(tx.last_insert_rowid(), None),
+        Some(b) => {
+            if !b.hidden {
+                counts.add(&b.status, &b.listing_type, -1);
+            }
+            if b.title != l.title || b.description != l.description {
+                text.changed(b.rowid, Some((b.title, b.description)));
+            }
+        }
+    }
     Ok(Ok(()))
 }
 
@@ -173,6 +307,7 @@ fn apply_user(
     tx: &Transaction,
     event: &Envelope,
     u: &UserData,
+    counts: &mut Counts,
 ) -> rusqlite::Result<Result<(), HandlerError>> {
     let current: Option<i64> = tx
         .prepare_cached("SELECT version FROM sellers WHERE id = ?1")?
@@ -197,6 +332,24 @@ fn apply_user(
         u.created_at,
         u.updated_at
     ])?;
+    if deleted {
+        // The seller's visible items are about to be hidden.
+        let mut stmt = tx.prepare_cached(
+            "SELECT status, listing_type, count(*) FROM items
+             WHERE seller_id = ?1 AND hidden = 0 GROUP BY status, listing_type",
+        )?;
+        let rows = stmt.query_map([&u.id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (status, listing_type, n) = row?;
+            counts.add(&status, &listing_type, -n);
+        }
+    }
     // A rename shows in every item of the seller; a deleted seller's items leave the catalog.
     tx.prepare_cached(
         "UPDATE items SET seller_name = ?2, hidden = CASE WHEN ?3 THEN 1 ELSE hidden END
@@ -204,4 +357,232 @@ fn apply_user(
     )?
     .execute(params![u.id, u.name, deleted])?;
     Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::Meta;
+    use serde_json::json;
+
+    type Event = (Envelope, String, u64);
+
+    fn user(id: &str, version: u64, kind: &str, name: &str) -> Event {
+        let data = json!({"id": id, "name": name, "version": version});
+        let e = Envelope::new(kind, id, version, data, &Meta::default());
+        (e, "user".into(), version)
+    }
+
+    fn listing(
+        id: &str,
+        seller: &str,
+        version: u64,
+        kind: &str,
+        title: &str,
+        status: &str,
+    ) -> Event {
+        let data = json!({
+            "id": id, "seller_id": seller, "title": title, "description": format!("about {title}"),
+            "listing_type": "sale", "price": 100 * version as i64, "currency": "EUR",
+            "quantity": 1, "status": status, "created_at": "2026-01-01T00:00:00.000Z",
+            "updated_at": "2026-01-01T00:00:00.000Z", "version": version,
+        });
+        let e = Envelope::new(kind, id, version, data, &Meta::default());
+        (e, "listing".into(), version)
+    }
+
+    /// The full-text index matches the rows exactly, and `item_counts` matches a recount.
+    fn consistent(g: &Generation) {
+        g.write(|c| {
+            c.execute(
+                "INSERT INTO items_fts(items_fts, rank) VALUES ('integrity-check', 1)",
+                [],
+            )
+            .expect("the full-text index matches the items");
+            let counts = |sql: &str| -> Vec<(String, String, i64)> {
+                let mut stmt = c.prepare(sql).unwrap();
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect()
+            };
+            assert_eq!(
+                counts(
+                    "SELECT status, listing_type, n FROM item_counts WHERE n != 0 ORDER BY 1, 2"
+                ),
+                counts(
+                    "SELECT status, listing_type, count(*) FROM items WHERE hidden = 0
+                     GROUP BY 1, 2 ORDER BY 1, 2"
+                )
+            );
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    fn matches(g: &Generation, word: &str) -> Vec<String> {
+        g.read(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT i.id FROM items_fts f JOIN items i ON i.rowid = f.rowid
+                     WHERE items_fts MATCH ?1 ORDER BY i.id",
+                )
+                .unwrap();
+            Ok(stmt
+                .query_map([word], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect())
+        })
+        .unwrap()
+    }
+
+    fn apply(g: &Generation, events: &[Event]) {
+        let outcomes = apply_batch(g, events).unwrap();
+        assert!(outcomes.iter().all(Result::is_ok));
+    }
+
+    /// Creates, text edits (two of one row in one batch), other edits, stale events, a deleted
+    /// listing and a deleted seller: the text index and the counts follow, batch by batch.
+    fn exercise(g: &Generation, check_each_batch: bool) {
+        let check = |g: &Generation| {
+            if check_each_batch {
+                consistent(g)
+            }
+        };
+        apply(
+            g,
+            &[
+                user("usr_1", 1, "user.created", "Ada"),
+                user("usr_2", 1, "user.created", "Bo"),
+                listing("lst_a", "usr_1", 1, "listing.created", "red bike", "active"),
+                listing("lst_b", "usr_1", 1, "listing.created", "blue chair", "sold"),
+                listing(
+                    "lst_c",
+                    "usr_2",
+                    1,
+                    "listing.created",
+                    "green lamp",
+                    "active",
+                ),
+            ],
+        );
+        check(g);
+        apply(
+            g,
+            &[
+                listing(
+                    "lst_a",
+                    "usr_1",
+                    2,
+                    "listing.updated",
+                    "red bicycle",
+                    "active",
+                ),
+                listing(
+                    "lst_a",
+                    "usr_1",
+                    3,
+                    "listing.updated",
+                    "Café bicycle",
+                    "active",
+                ),
+                listing(
+                    "lst_b",
+                    "usr_1",
+                    2,
+                    "listing.updated",
+                    "blue chair",
+                    "active",
+                ),
+                listing(
+                    "lst_b",
+                    "usr_1",
+                    1,
+                    "listing.created",
+                    "stale chair",
+                    "sold",
+                ),
+                listing(
+                    "lst_c",
+                    "usr_2",
+                    2,
+                    "listing.updated",
+                    "green lamp",
+                    "reserved",
+                ),
+                listing(
+                    "lst_d",
+                    "usr_2",
+                    1,
+                    "listing.created",
+                    "lamp shade",
+                    "active",
+                ),
+            ],
+        );
+        check(g);
+        apply(
+            g,
+            &[
+                user("usr_2", 2, "user.deleted", "Bo"),
+                listing(
+                    "lst_e",
+                    "usr_2",
+                    1,
+                    "listing.created",
+                    "late lamp",
+                    "active",
+                ),
+                listing(
+                    "lst_b",
+                    "usr_1",
+                    3,
+                    "listing.deleted",
+                    "blue chair",
+                    "active",
+                ),
+            ],
+        );
+        check(g);
+    }
+
+    #[test]
+    fn text_index_and_counts_follow_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let g = db.current();
+        exercise(&g, true);
+        assert_eq!(matches(&g, "cafe"), ["lst_a"]);
+        assert!(matches(&g, "red").is_empty());
+        assert!(matches(&g, "stale").is_empty());
+        assert_eq!(matches(&g, "lamp"), ["lst_c", "lst_d", "lst_e"]);
+    }
+
+    #[test]
+    fn a_bulk_fill_ends_with_the_same_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let next = db.create_next_bulk().unwrap();
+        assert!(next.is_bulk());
+        exercise(&next, false);
+        next.finish_bulk().unwrap();
+        assert!(!next.is_bulk());
+        consistent(&next);
+        assert_eq!(matches(&next, "cafe"), ["lst_a"]);
+        // After the fill, events are applied as on a live generation.
+        apply(
+            &next,
+            &[listing(
+                "lst_a",
+                "usr_1",
+                4,
+                "listing.updated",
+                "red kite",
+                "sold",
+            )],
+        );
+        consistent(&next);
+        assert_eq!(matches(&next, "kite"), ["lst_a"]);
+    }
 }

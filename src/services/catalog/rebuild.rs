@@ -1,6 +1,7 @@
 //! Rebuilding the catalog from the streams, without taking reads down: a new generation is
-//! filled beside the live one from every user and listing event, then — with the projector
-//! paused — caught up to the streams' ends and swapped in. Reads go on against the old
+//! filled beside the live one from every user and listing event (tables only; its indexes are
+//! built once the bulk is in), then — with the projector paused — caught up to the streams'
+//! ends and swapped in. Reads go on against the old
 //! generation meanwhile. Progress is visible while it runs.
 
 use super::Catalog;
@@ -114,7 +115,8 @@ fn sources(bus: &Bus) -> [(String, String); 2] {
 
 async fn run(catalog: &Catalog, bus: &Bus) -> anyhow::Result<()> {
     let db = catalog.db.clone();
-    let next = tokio::task::spawn_blocking(move || db.create_next()).await??;
+    // Filled without secondary or full-text indexes, which are then built in one pass each.
+    let next = tokio::task::spawn_blocking(move || db.create_next_bulk()).await??;
     let mut ends = Vec::new();
     for (stream, _) in sources(bus) {
         let mut s = bus
@@ -131,6 +133,10 @@ async fn run(catalog: &Catalog, bus: &Bus) -> anyhow::Result<()> {
     for ((stream, filter), end) in sources(bus).into_iter().zip(&ends) {
         reached.push(copy(catalog, bus, &next, &stream, &filter, 1, *end).await?);
     }
+    let indexing = next.clone();
+    let started = Instant::now();
+    tokio::task::spawn_blocking(move || indexing.finish_bulk()).await??;
+    tracing::info!(took = ?started.elapsed(), "rebuilt catalog indexed");
     // Pause the projector, copy what arrived meanwhile, swap.
     let _gate = catalog.db.gate.write().await;
     for (i, (stream, filter)) in sources(bus).into_iter().enumerate() {
@@ -181,6 +187,11 @@ async fn copy(
     let mut messages = consumer.messages().await?;
     let mut last = from - 1;
     let mut batch: Vec<(Envelope, String, u64)> = Vec::with_capacity(BATCH);
+    let mut applying = Pipeline {
+        catalog,
+        target: target.clone(),
+        pending: None,
+    };
     let aggregate = filter.split('.').nth(2).unwrap_or("").to_string();
     while last < to {
         let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;
@@ -204,25 +215,44 @@ async fn copy(
             }
         }
         if batch.len() >= BATCH || seq >= to {
-            flush(catalog, target, &mut batch).await?;
+            applying.flush(&mut batch).await?;
         }
     }
-    flush(catalog, target, &mut batch).await?;
+    applying.flush(&mut batch).await?;
+    applying.wait().await?;
     Ok(last.min(to))
 }
 
-async fn flush(
-    catalog: &Catalog,
-    target: &Arc<Generation>,
-    batch: &mut Vec<(Envelope, String, u64)>,
-) -> anyhow::Result<()> {
-    if batch.is_empty() {
-        return Ok(());
+/// Applies batches on a blocking thread while the next one is read and decoded, so the two
+/// overlap; batches still go in one at a time, in order.
+struct Pipeline<'a> {
+    catalog: &'a Catalog,
+    target: Arc<Generation>,
+    pending: Option<tokio::task::JoinHandle<anyhow::Result<u64>>>,
+}
+
+impl Pipeline<'_> {
+    /// Hands `batch` over once the previous one is in.
+    async fn flush(&mut self, batch: &mut Vec<(Envelope, String, u64)>) -> anyhow::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.wait().await?;
+        let events = std::mem::take(batch);
+        let target = self.target.clone();
+        self.pending = Some(tokio::task::spawn_blocking(move || {
+            apply_batch(&target, &events)?;
+            Ok(events.len() as u64)
+        }));
+        Ok(())
     }
-    let events = std::mem::take(batch);
-    let n = events.len() as u64;
-    let target = target.clone();
-    tokio::task::spawn_blocking(move || apply_batch(&target, &events)).await??;
-    catalog.rebuilds.update(|p| p.applied += n);
-    Ok(())
+
+    /// Waits for the batch in flight, if any.
+    async fn wait(&mut self) -> anyhow::Result<()> {
+        if let Some(task) = self.pending.take() {
+            let n = task.await??;
+            self.catalog.rebuilds.update(|p| p.applied += n);
+        }
+        Ok(())
+    }
 }

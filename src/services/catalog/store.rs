@@ -7,9 +7,11 @@ use crate::store::sqlite::{open_sqlite, open_sqlite_reader};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 
-const SCHEMA: &str = r#"
+/// The tables. A generation being filled by a rebuild has only these (and the primary keys)
+/// until [`Generation::finish_bulk`]; see [`DERIVED`].
+const TABLES: &str = r#"
 CREATE TABLE IF NOT EXISTS items (
     id           TEXT PRIMARY KEY,
     seller_id    TEXT NOT NULL,
@@ -27,25 +29,11 @@ CREATE TABLE IF NOT EXISTS items (
     -- 1 when the listing was deleted or its seller was (kept for ordering by version)
     hidden       INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS items_status_id ON items(hidden, status, id);
-CREATE INDEX IF NOT EXISTS items_status_price ON items(hidden, status, price, id);
-CREATE INDEX IF NOT EXISTS items_seller ON items(seller_id, id);
+-- Kept by the projector (`apply_batch`), a batch at a time, not by row triggers: see there.
 CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(
     title, description, content='items', content_rowid='rowid',
     tokenize='unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER IF NOT EXISTS items_ai AFTER INSERT ON items BEGIN
-    INSERT INTO items_fts(rowid, title, description) VALUES (new.rowid, new.title, new.description);
-END;
-CREATE TRIGGER IF NOT EXISTS items_ad AFTER DELETE ON items BEGIN
-    INSERT INTO items_fts(items_fts, rowid, title, description)
-        VALUES ('delete', old.rowid, old.title, old.description);
-END;
-CREATE TRIGGER IF NOT EXISTS items_au AFTER UPDATE OF title, description ON items BEGIN
-    INSERT INTO items_fts(items_fts, rowid, title, description)
-        VALUES ('delete', old.rowid, old.title, old.description);
-    INSERT INTO items_fts(rowid, title, description) VALUES (new.rowid, new.title, new.description);
-END;
 CREATE TABLE IF NOT EXISTS sellers (
     id         TEXT PRIMARY KEY,
     name       TEXT NOT NULL,
@@ -58,10 +46,96 @@ CREATE TABLE IF NOT EXISTS positions (
     stream TEXT PRIMARY KEY,
     seq    INTEGER NOT NULL
 );
+-- Visible items (hidden = 0) per status and type: the `total` of a search without text, price
+-- or seller. Kept by the projector in the same transaction as the items.
+CREATE TABLE IF NOT EXISTS item_counts (
+    status       TEXT NOT NULL,
+    listing_type TEXT NOT NULL,
+    n            INTEGER NOT NULL,
+    PRIMARY KEY (status, listing_type)
+) WITHOUT ROWID;
 "#;
 
-/// The schema version this souk writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// What reads need beyond the tables: the secondary indexes. Cheaper to build once over a
+/// filled table (a sort) than row by row, so a rebuild adds them at the end.
+const DERIVED: &str = r#"
+CREATE INDEX IF NOT EXISTS items_status_id ON items(hidden, status, id);
+CREATE INDEX IF NOT EXISTS items_status_price ON items(hidden, status, price, id);
+-- With hidden and status, so a seller's page is read from this index alone and the planner does
+-- not prefer (hidden, status), which is far less selective.
+CREATE INDEX IF NOT EXISTS items_seller_status ON items(seller_id, hidden, status, id);
+DROP INDEX IF EXISTS items_seller;
+CREATE TRIGGER IF NOT EXISTS items_ad AFTER DELETE ON items BEGIN
+    INSERT INTO items_fts(items_fts, rowid, title, description)
+        VALUES ('delete', old.rowid, old.title, old.description);
+END;
+-- Files written by earlier versions indexed text with row triggers; the projector does now.
+DROP TRIGGER IF EXISTS items_ai;
+DROP TRIGGER IF EXISTS items_au;
+"#;
+
+/// Read connections per generation, at most. Opening one parses the schema and starts with a
+/// cold cache, so they are kept; and as searches are CPU-bound, more of them at once than a
+/// few per core only adds switching. Callers beyond this wait for a free one. (An earlier pool
+/// kept 8 but opened one per caller beyond that: under 64 concurrent searches it opened and
+/// closed connections constantly.)
+const READERS: usize = 8;
+
+/// Each reader's page cache (KiB, as `cache_size` takes it negated). Not mapped with `mmap`:
+/// each mapping of the whole file counts in the process's RSS, which read as tens of GiB.
+const READER_CACHE_KIB: i64 = 16 * 1024;
+
+/// The live writer's page cache (KiB): the indexes' upper pages of a catalog of a million
+/// listings, so an event's inserts do not re-read them.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = open_sqlite_reader(path)?;
+    conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)
+        .map_err(|e| sqlite_error(path, "sizing a reader's cache", e))?;
+    Ok(conn)
+}
+
+/// A read connection out of the pool; back in it when dropped.
+struct Lease<'a> {
+    generation: &'a Generation,
+    conn: Option<Connection>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut readers = self
+                .generation
+                .readers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            readers.idle.push(conn);
+        }
+        self.generation.reader_free.notify_one();
+    }
+}
+
+/// A generation's read connections: the idle ones, and how many exist.
+#[derive(Default)]
+struct Readers {
+    idle: Vec<Connection>,
+    open: usize,
+}
+
+/// The writer's page cache while a rebuild fills a generation (KiB, as `cache_size` takes it
+/// negated): the primary keys of a million rows stay in memory instead of being re-read.
+const BULK_CACHE_KIB: i64 = 256 * 1024;
+
+/// Recounts `item_counts` from the items (a version 1 file, and the end of a bulk fill).
+const RECOUNT: &str = "DELETE FROM item_counts;
+    INSERT INTO item_counts(status, listing_type, n)
+        SELECT status, listing_type, count(*) FROM items WHERE hidden = 0
+        GROUP BY status, listing_type;";
+
+/// The schema version this souk writes (`PRAGMA user_version`). 2 added `item_counts`, which
+/// a version 1 souk would not keep up to date, hence the new number.
+const SCHEMA_VERSION: i64 = 2;
 
 /// A SQLite failure on the catalog file, in the store's error type.
 pub fn sqlite_error(path: &Path, during: &'static str, e: rusqlite::Error) -> StoreError {
@@ -76,13 +150,23 @@ pub fn sqlite_error(path: &Path, during: &'static str, e: rusqlite::Error) -> St
 pub struct Generation {
     path: PathBuf,
     writer: Mutex<Option<Connection>>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Readers>,
+    /// Signalled when a reader is returned (or one failed to open).
+    reader_free: Condvar,
     /// Replaced by a rebuild: its files are removed once the last reader lets go of it.
     obsolete: AtomicBool,
+    /// Being filled by a rebuild: no secondary indexes and no full-text index yet.
+    bulk: AtomicBool,
 }
 
 impl Generation {
     fn open(path: &Path) -> Result<Arc<Generation>, StoreError> {
+        Generation::open_as(path, false)
+    }
+
+    /// `bulk`: only the tables, no durability until [`Generation::finish_bulk`] (a rebuild
+    /// that does not finish is thrown away anyway), and a large page cache.
+    fn open_as(path: &Path, bulk: bool) -> Result<Arc<Generation>, StoreError> {
         let writer = open_sqlite(path)?;
         let found: i64 = writer
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -94,16 +178,77 @@ impl Generation {
                 supported: SCHEMA_VERSION as u8,
             });
         }
+        let schema = if bulk {
+            TABLES.to_string()
+        } else if found < SCHEMA_VERSION {
+            format!("BEGIN; {TABLES}{DERIVED}{RECOUNT} COMMIT;")
+        } else {
+            format!("{TABLES}{DERIVED}")
+        };
         writer
-            .execute_batch(SCHEMA)
+            .execute_batch(&schema)
             .and_then(|()| writer.pragma_update(None, "user_version", SCHEMA_VERSION))
             .map_err(|e| sqlite_error(path, "creating the catalog schema", e))?;
+        if bulk {
+            // No journal either: each page is written once instead of to the WAL and then again
+            // by checkpoints. A crash mid-fill leaves a broken file, which nobody reads: a
+            // rebuild that does not finish is thrown away, and `finish_bulk` syncs the file.
+            writer
+                .pragma_update(None, "journal_mode", "OFF")
+                .and_then(|()| writer.pragma_update(None, "synchronous", "OFF"))
+                .and_then(|()| writer.pragma_update(None, "cache_size", -BULK_CACHE_KIB))
+                .map_err(|e| sqlite_error(path, "preparing a bulk fill", e))?;
+        } else {
+            writer
+                .pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+                .map_err(|e| sqlite_error(path, "sizing the writer's cache", e))?;
+        }
         Ok(Arc::new(Generation {
             path: path.to_path_buf(),
             writer: Mutex::new(Some(writer)),
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::new(Readers::default()),
+            reader_free: Condvar::new(),
             obsolete: AtomicBool::new(false),
+            bulk: AtomicBool::new(bulk),
         }))
+    }
+
+    /// Whether a rebuild is still filling this generation (see [`Db::create_next_bulk`]).
+    pub fn is_bulk(&self) -> bool {
+        self.bulk.load(Ordering::SeqCst)
+    }
+
+    /// Ends a bulk fill: builds the full-text index from the rows in one pass, adds the
+    /// secondary indexes, counts the items, and makes the file durable (`synchronous=NORMAL`, a full checkpoint)
+    /// before anyone can swap it in. Blocking; seconds for a million rows.
+    pub fn finish_bulk(&self) -> Result<(), StoreError> {
+        let path = &self.path;
+        self.write(|c| {
+            c.execute_batch(&format!(
+                "BEGIN;
+                 INSERT INTO items_fts(items_fts) VALUES ('rebuild');
+                 {DERIVED}
+                 {RECOUNT}
+                 COMMIT;"
+            ))
+            .and_then(|()| c.pragma_update(None, "synchronous", "NORMAL"))
+            .and_then(|()| c.pragma_update(None, "cache_size", -WRITER_CACHE_KIB))
+            .and_then(|()| {
+                c.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get::<_, String>(0))
+                    .map(drop)
+            })
+            .map_err(|e| sqlite_error(path, "indexing a rebuilt catalog", e))
+        })?;
+        // Everything was written without a sync: make it durable before it can be swapped in.
+        std::fs::File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| StoreError::Io {
+                path: path.clone(),
+                during: "syncing a rebuilt catalog",
+                source: Arc::new(e),
+            })?;
+        self.bulk.store(false, Ordering::SeqCst);
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -115,17 +260,33 @@ impl Generation {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let conn = self.readers.lock().unwrap().pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => open_sqlite_reader(&self.path)?,
+        let mut readers = self.readers.lock().unwrap();
+        let conn = 'leased: loop {
+            if let Some(c) = readers.idle.pop() {
+                // Not holding the lock while `f` runs: the lease takes it again to give back.
+                drop(readers);
+                break 'leased c;
+            }
+            if readers.open < READERS {
+                readers.open += 1;
+                drop(readers);
+                match open_reader(&self.path) {
+                    Ok(c) => break 'leased c,
+                    Err(e) => {
+                        self.readers.lock().unwrap().open -= 1;
+                        self.reader_free.notify_one();
+                        return Err(e);
+                    }
+                }
+            }
+            readers = self.reader_free.wait(readers).unwrap();
         };
-        let result = f(&conn);
-        let mut pool = self.readers.lock().unwrap();
-        if pool.len() < 8 {
-            pool.push(conn);
-        }
-        result
+        // Returned on the way out, even if `f` panics, so the pool never shrinks.
+        let lease = Lease {
+            generation: self,
+            conn: Some(conn),
+        };
+        f(lease.conn.as_ref().expect("leased"))
     }
 
     /// Runs `f` on the writer connection (blocking).
@@ -149,7 +310,7 @@ impl Drop for Generation {
         // that belongs to no one.
         self.writer.get_mut().map(Option::take).ok();
         if let Ok(r) = self.readers.get_mut() {
-            r.clear();
+            r.idle.clear();
         }
         for suffix in ["", "-wal", "-shm"] {
             let mut p = self.path.clone().into_os_string();
@@ -205,6 +366,16 @@ impl Db {
 
     /// A fresh, empty generation beside the current one, for a rebuild.
     pub fn create_next(&self) -> Result<Arc<Generation>, StoreError> {
+        self.create_next_as(false)
+    }
+
+    /// Like [`Db::create_next`], in bulk mode: fill it with `apply_batch`, then call
+    /// [`Generation::finish_bulk`] before anything else uses it.
+    pub fn create_next_bulk(&self) -> Result<Arc<Generation>, StoreError> {
+        self.create_next_as(true)
+    }
+
+    fn create_next_as(&self, bulk: bool) -> Result<Arc<Generation>, StoreError> {
         let name = format!(
             "catalog-{}.sqlite",
             crate::clock::unix_millis(std::time::SystemTime::now())
@@ -215,7 +386,7 @@ impl Db {
             p.push(suffix);
             let _ = std::fs::remove_file(p);
         }
-        Generation::open(&path)
+        Generation::open_as(&path, bulk)
     }
 
     /// Makes `next` the catalog (call with `gate` held exclusively). The old generation's files

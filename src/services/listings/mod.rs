@@ -7,6 +7,7 @@ pub mod error;
 pub mod model;
 pub mod reactions;
 pub mod rpc;
+pub mod sellers;
 pub mod store;
 
 pub use model::Listing;
@@ -35,6 +36,7 @@ pub async fn start(rt: &mut Runtime<'_>) -> anyhow::Result<()> {
     let listings = Arc::new(rpc::Listings {
         db,
         bus: rt.bus.clone(),
+        sellers: sellers::Sellers::new(rt.bus.clone()),
     });
     rt.rpc("listings", move || rpc::service(listings.clone()));
     Ok(())

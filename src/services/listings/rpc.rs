@@ -3,17 +3,18 @@
 use super::commands;
 use super::error::ListingError;
 use super::model::*;
+use super::sellers::{Sellers, Verdict};
 use super::store;
-use crate::bus::rpc::{CallError, RpcError, Service};
+use crate::bus::rpc::{RpcError, Service};
 use crate::bus::{Bus, Meta};
 use crate::services::{List, decode_cursor, encode_cursor, write};
 use crate::store::Store;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub struct Listings {
     pub db: Store,
     pub bus: Bus,
+    pub sellers: Arc<Sellers>,
 }
 
 pub fn service(listings: Arc<Listings>) -> Service {
@@ -51,29 +52,14 @@ pub fn service(listings: Arc<Listings>) -> Service {
         })
 }
 
-/// The seller must exist and be enabled: asked of the users service, which owns that truth.
+/// The seller must exist and be enabled: asked of the users service (see [`super::sellers`]).
 async fn create(l: &Listings, req: CreateRequest, meta: Meta) -> Result<Listing, RpcError> {
     commands::new_fields(&req.listing)?;
     if commands::idempotency_key(&req).is_none() || !is_replay(l, &req).await? {
-        #[derive(serde::Deserialize)]
-        struct Seller {
-            enabled: bool,
-        }
-        let ask = crate::services::users::model::IdRequest {
-            id: req.listing.seller_id.clone(),
-            expected_version: None,
-        };
-        match l
-            .bus
-            .call::<_, Seller>("users", "get", &ask, &meta, Duration::from_secs(5))
-            .await
-        {
-            Ok(seller) if seller.enabled => {}
-            Ok(_) => return Err(ListingError::UnknownSeller.into()),
-            Err(CallError::Rejected(e)) if e.status == 404 => {
-                return Err(ListingError::UnknownSeller.into());
-            }
-            Err(e) => return Err(ListingError::UsersUnavailable(e.to_string()).into()),
+        match l.sellers.check(&req.listing.seller_id, &meta).await {
+            Verdict::MaySell => {}
+            Verdict::MayNot => return Err(ListingError::UnknownSeller.into()),
+            Verdict::Unavailable(e) => return Err(ListingError::UsersUnavailable(e).into()),
         }
     }
     let names = l.bus.names().clone();

@@ -75,6 +75,18 @@ pub struct IdRequest {
     pub expected_version: Option<u64>,
 }
 
+/// `souk.rpc.users.sellers`: which of these users exist and are enabled.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SellersRequest {
+    pub ids: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SellersReply {
+    /// The ids of the request that exist and are enabled; the others do not or are not.
+    pub enabled: Vec<String>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ReplaceRequest {
     pub id: String,

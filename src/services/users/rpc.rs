@@ -78,9 +78,29 @@ pub fn service(users: Arc<Users>) -> Service {
                     .map_err(UserError::Store)?;
             found.ok_or_else(|| UserError::NotFound.into())
         })
+        .with(&users, "sellers", |u, req: SellersRequest, _| async move {
+            sellers(&u.db, req).await.map_err(RpcError::from)
+        })
         .with(&users, "list", |u, req: ListRequest, _| async move {
             list(&u.db, req).await.map_err(RpcError::from)
         })
+}
+
+/// Which of `ids` may sell (exist and are enabled), from one snapshot. Lets the listings service
+/// ask once for all the creates waiting at the same time instead of once per create.
+async fn sellers(db: &Store, req: SellersRequest) -> Result<SellersReply, UserError> {
+    let enabled = db
+        .read(move |t| {
+            let mut enabled = Vec::new();
+            for id in req.ids {
+                if store::read(t, &id)?.is_some_and(|u| u.enabled) {
+                    enabled.push(id);
+                }
+            }
+            Ok(enabled)
+        })
+        .await?;
+    Ok(SellersReply { enabled })
 }
 
 async fn list(db: &Store, req: ListRequest) -> Result<List<User>, UserError> {
