@@ -17,6 +17,7 @@
 use crate::Ctx;
 use crate::catalog_data::{self, Market, Rng, Terms};
 use crate::client::{self, Load, Outcome};
+use crate::healthz::{Figures, figures_row};
 use crate::procfs;
 use crate::report::{Check, Section, mib, ms, spread, table};
 use crate::souk::Souk;
@@ -132,29 +133,6 @@ const SHAPES: &[Shape] = &[
 struct Query {
     search: Search,
     uri: Uri,
-}
-
-#[derive(Clone, Copy)]
-struct Figures {
-    per_second: f64,
-    p50: Duration,
-    p90: Duration,
-    p99: Duration,
-    max: Duration,
-    errors: u64,
-}
-
-impl From<&Outcome> for Figures {
-    fn from(o: &Outcome) -> Figures {
-        Figures {
-            per_second: o.per_second(),
-            p50: o.percentile(0.50),
-            p90: o.percentile(0.90),
-            p99: o.percentile(0.99),
-            max: o.percentile(1.0),
-            errors: o.errors,
-        }
-    }
 }
 
 /// What building a catalog cost.
@@ -759,24 +737,7 @@ fn raw_concurrent(db: &Db, mix: &[Query], threads: usize, duration: Duration) ->
 }
 
 fn throughput_table(rows: &[(&str, &[Figures])]) -> String {
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|(name, f)| {
-            let col =
-                |get: fn(&Figures) -> Duration| spread(&f.iter().map(get).collect::<Vec<_>>(), ms);
-            vec![
-                name.to_string(),
-                spread(&f.iter().map(|x| x.per_second).collect::<Vec<_>>(), |v| {
-                    format!("{v:.0}")
-                }),
-                col(|x| x.p50),
-                col(|x| x.p90),
-                col(|x| x.p99),
-                col(|x| x.max),
-                f.iter().map(|x| x.errors).sum::<u64>().to_string(),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = rows.iter().map(|(name, f)| figures_row(name, f)).collect();
     table(
         &["what", "queries/s", "p50", "p90", "p99", "max", "errors"],
         &rows,

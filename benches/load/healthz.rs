@@ -121,22 +121,24 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
 }
 
 /// Two sets of runs and their ratio, run by run: `labels` = [first, second, ratio row].
+/// One table row: `name`, then the median (min–max) of rate, p50, p90, p99, max, and the errors.
+pub fn figures_row(name: &str, f: &[Figures]) -> Vec<String> {
+    let col = |get: fn(&Figures) -> Duration| spread(&f.iter().map(get).collect::<Vec<_>>(), ms);
+    vec![
+        name.to_string(),
+        spread(&f.iter().map(|x| x.per_second).collect::<Vec<_>>(), |v| {
+            format!("{v:.0}")
+        }),
+        col(|x| x.p50),
+        col(|x| x.p90),
+        col(|x| x.p99),
+        col(|x| x.max),
+        f.iter().map(|x| x.errors).sum::<u64>().to_string(),
+    ]
+}
+
 pub fn throughput_table(labels: [&str; 3], s: &[Figures], b: &[Figures]) -> String {
-    let row = |name: &str, f: &[Figures]| {
-        let col =
-            |get: fn(&Figures) -> Duration| spread(&f.iter().map(get).collect::<Vec<_>>(), ms);
-        vec![
-            name.to_string(),
-            spread(&f.iter().map(|x| x.per_second).collect::<Vec<_>>(), |v| {
-                format!("{v:.0}")
-            }),
-            col(|x| x.p50),
-            col(|x| x.p90),
-            col(|x| x.p99),
-            col(|x| x.max),
-            f.iter().map(|x| x.errors).sum::<u64>().to_string(),
-        ]
-    };
+    let row = figures_row;
     // Ratios are taken run by run (each run against the baseline run right after it).
     let ratio = |get: fn(&Figures) -> f64| {
         let r: Vec<f64> = s.iter().zip(b).map(|(s, b)| get(s) / get(b)).collect();

@@ -1070,16 +1070,25 @@ fn create_offline(data: &std::path::Path, email: &str) {
     );
 }
 
-#[tokio::test]
-async fn behind_a_trusted_proxy_the_forwarded_address_and_scheme_count() {
+/// A Souk on a fresh data dir that already holds the console account `email` (made offline),
+/// started with `env`. Keep the temp dir alive as long as the Souk.
+async fn with_account(email: &str, env: &[(&str, &str)]) -> (tempfile::TempDir, Souk) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    create_offline(&data, "proxied@example.com");
-    let souk = Souk::builder()
-        .data_dir(&data)
-        .env("SOUK_HTTP_TRUST_PROXY", "true")
-        .start();
+    create_offline(&data, email);
+    let mut builder = Souk::builder().data_dir(&data);
+    for (k, v) in env {
+        builder = builder.env(k, v);
+    }
+    let souk = builder.start();
     souk.wait_ready(T).await;
+    (dir, souk)
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_and_scheme_count() {
+    let (_dir, souk) =
+        with_account("proxied@example.com", &[("SOUK_HTTP_TRUST_PROXY", "true")]).await;
     let login_url = format!("{}/api/auth/login", souk.url);
     let from = |ip: &'static str, password: &str| {
         souk.anonymous()
@@ -1107,15 +1116,9 @@ async fn behind_a_trusted_proxy_the_forwarded_address_and_scheme_count() {
 
 #[tokio::test]
 async fn a_request_slower_than_the_timeout_gets_503_and_souk_stays_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    create_offline(&data, "slow@example.com");
     // Checking an argon2id password takes tens of milliseconds; 5 ms is too short for it.
-    let souk = Souk::builder()
-        .data_dir(&data)
-        .env("SOUK_HTTP_REQUEST_TIMEOUT", "5ms")
-        .start();
-    souk.wait_ready(T).await;
+    let (_dir, souk) =
+        with_account("slow@example.com", &[("SOUK_HTTP_REQUEST_TIMEOUT", "5ms")]).await;
     let (status, headers, body) = send(
         souk.anonymous()
             .post(format!("{}/api/auth/login", souk.url))
