@@ -655,18 +655,8 @@ impl Vocabulary {
     }
 }
 
-/// The user fields the catalog reads (and the rest of a User, as `users` publishes it).
-#[derive(Clone, Debug, Serialize)]
-pub struct Seller {
-    pub id: String,
-    pub name: String,
-    pub email: Option<String>,
-    pub bio: String,
-    pub enabled: bool,
-    pub created_at: String,
-    pub updated_at: String,
-    pub version: u64,
-}
+/// A seller is a user exactly as the users service publishes it.
+pub type Seller = souk::services::users::User;
 
 /// A Listing, as `listings` publishes it.
 #[derive(Clone, Debug, Serialize)]

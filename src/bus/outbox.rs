@@ -498,6 +498,17 @@ fn requeue_after(t: &WriteTransaction, stream: &str, last: u64) -> Result<(u64, 
 mod tests {
     use super::*;
 
+    /// The sequences `pending` offers next (at most 10), leaving out `skip`.
+    async fn pending_seqs(store: &Store, skip: Skip) -> Vec<u64> {
+        store
+            .read(move |t| pending(t, 10, &skip))
+            .await
+            .unwrap()
+            .iter()
+            .map(|(s, _)| *s)
+            .collect()
+    }
+
     fn event(n: u64) -> Envelope {
         Envelope::new(
             "user.created",
@@ -569,36 +580,18 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((requeued, gap), (2, false));
-        let again: Vec<u64> = store
-            .read(|t| pending(t, 10, &Skip::default()))
-            .await
-            .unwrap()
-            .iter()
-            .map(|(s, _)| *s)
-            .collect();
+        let again: Vec<u64> = pending_seqs(&store, Skip::default()).await;
         assert_eq!(again, [2, 3, 4]);
         let skip = Skip {
             after: 4,
             seqs: [2, 4].into(),
         };
-        let rest: Vec<u64> = store
-            .read(move |t| pending(t, 10, &skip))
-            .await
-            .unwrap()
-            .iter()
-            .map(|(s, _)| *s)
-            .collect();
+        let rest: Vec<u64> = pending_seqs(&store, skip).await;
         assert_eq!(rest, [3], "requeued 2 was republished already, 4 too");
 
         // Pruning before 1000 ms removes record 1 only: 2 waits to be republished, 3 is recent.
         assert_eq!(store.write(|t| prune(t, 1_000)).await.unwrap(), 1);
-        let left: Vec<u64> = store
-            .read(|t| pending(t, 10, &Skip::default()))
-            .await
-            .unwrap()
-            .iter()
-            .map(|(s, _)| *s)
-            .collect();
+        let left: Vec<u64> = pending_seqs(&store, Skip::default()).await;
         assert_eq!(left, [2, 3, 4]);
         let (_, gap) = store
             .write(|t| requeue_after(t, "SOUK_USERS", 5))

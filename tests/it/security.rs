@@ -803,6 +803,13 @@ async fn the_bundled_nats_server_refuses_clients_without_souks_credentials() {
 
 #[tokio::test]
 async fn admin_commands_work_offline_and_refuse_while_souk_runs() {
+    const RESET_BOSS: &[&str] = &[
+        "admin",
+        "reset-password",
+        "--email",
+        "boss@example.com",
+        "--password-stdin",
+    ];
     const CREATE_BOSS: &[&str] = &[
         "admin",
         "create",
@@ -852,16 +859,7 @@ async fn admin_commands_work_offline_and_refuse_while_souk_runs() {
     assert_eq!(s, 200);
     assert_eq!(me["role"], "admin");
     // While Souk runs, the offline commands refuse and say why.
-    let out = run(
-        &[
-            "admin",
-            "reset-password",
-            "--email",
-            "boss@example.com",
-            "--password-stdin",
-        ],
-        "a brand new password\n",
-    );
+    let out = run(RESET_BOSS, "a brand new password\n");
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("stop Souk first"),
@@ -869,18 +867,11 @@ async fn admin_commands_work_offline_and_refuse_while_souk_runs() {
         String::from_utf8_lossy(&out.stderr)
     );
     // The account's creation is on the audit trail, by `system`.
-    let events: Value = souk
-        .http()
-        .get(format!(
-            "{}/api/events?subject=souk.events.account.>",
-            souk.url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, _, events) = send(souk.http().get(format!(
+        "{}/api/events?subject=souk.events.account.>",
+        souk.url
+    )))
+    .await;
     let created = events["items"]
         .as_array()
         .unwrap()
@@ -892,16 +883,7 @@ async fn admin_commands_work_offline_and_refuse_while_souk_runs() {
     drop(c);
     drop(souk);
 
-    let out = run(
-        &[
-            "admin",
-            "reset-password",
-            "--email",
-            "boss@example.com",
-            "--password-stdin",
-        ],
-        "a brand new password\n",
-    );
+    let out = run(RESET_BOSS, "a brand new password\n");
     assert!(
         out.status.success(),
         "{}",
