@@ -24,6 +24,19 @@ pub fn encode(prefix: &str, id: Uuid) -> String {
     out
 }
 
+/// The 128-bit value of a well-formed id with `prefix` (see [`is_valid`]). Ids of one prefix
+/// compare as text exactly as these values compare as numbers.
+pub fn decode(prefix: &str, id: &str) -> Option<u128> {
+    if !is_valid(prefix, id) {
+        return None;
+    }
+    let rest = &id.as_bytes()[prefix.len() + 1..];
+    Some(rest.iter().fold(0u128, |v, b| {
+        let digit = ALPHABET.iter().position(|a| a == b).expect("validated") as u128;
+        (v << 5) | digit
+    }))
+}
+
 /// Checks that `id` has `prefix` and a well-formed suffix (used to reject garbage ids early).
 pub fn is_valid(prefix: &str, id: &str) -> bool {
     let Some(rest) = id.strip_prefix(prefix).and_then(|r| r.strip_prefix('_')) else {
@@ -47,5 +60,11 @@ mod tests {
         assert!(!is_valid("usr", "usr_not-an-id"));
         assert_eq!(encode("x", Uuid::nil()), "x_00000000000000000000000000");
         assert_eq!(encode("x", Uuid::max()), "x_7zzzzzzzzzzzzzzzzzzzzzzzzz");
+        assert_eq!(decode("usr", &a), Some(decode("usr", &a).unwrap()));
+        assert!(decode("usr", &a) < decode("usr", &b));
+        let u = Uuid::now_v7();
+        assert_eq!(decode("x", &encode("x", u)), Some(u.as_u128()));
+        assert_eq!(decode("x", &encode("x", Uuid::max())), Some(u128::MAX));
+        assert_eq!(decode("lst", &a), None);
     }
 }

@@ -10,7 +10,8 @@
 //!    SQLite through `souk::services::catalog::query::search` (the same SQL: the raw query
 //!    ceiling, one thread per core), `GET /healthz` of the same souk (HTTP alone), and
 //!    `GET /api/catalog/{id}` (HTTP + the catalog's rpc hop + a primary-key read: everything
-//!    but the search itself).
+//!    but the search itself). Both souk and the harness wait for the in-memory search index
+//!    (`index.rs`) to be built before measuring.
 //! 4. Per query shape, sequentially (one client): raw SQL vs HTTP latency, so a miss can be
 //!    traced to a shape.
 
@@ -42,6 +43,8 @@ const SHAPE_MAX: usize = 300;
 const MIX_LEN: usize = 4096;
 const P99_TARGET: Duration = Duration::from_millis(20);
 const QPS_TARGET: f64 = 5000.0;
+/// How long the search index may take to build before the bench gives up.
+const INDEX_WAIT: Duration = Duration::from_secs(300);
 
 /// A kind of query the mix draws from, with its share of the mix (percent).
 struct Shape {
@@ -222,7 +225,25 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
         mib(loaded.file_bytes)
     );
 
+    // Opening builds the in-memory search index in the background, as souk does at start.
+    let rss_before = procfs::rss(std::process::id()).unwrap_or(0);
+    let t = Instant::now();
     let db = Db::open(dir.path())?;
+    while !db.current().text_index_ready() {
+        anyhow::ensure!(
+            t.elapsed() < INDEX_WAIT,
+            "the search index was not ready after {INDEX_WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let index_built = t.elapsed();
+    let index_rss = procfs::rss(std::process::id())
+        .unwrap_or(0)
+        .saturating_sub(rss_before);
+    eprintln!(
+        "  search index built in {index_built:.1?}, +{} RSS",
+        mib(index_rss)
+    );
     let t = Instant::now();
     let per_shape = instances(&db, &market, &terms)?;
     eprintln!(
@@ -238,6 +259,19 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
         .collect::<anyhow::Result<_>>()?;
 
     let souk = ctx.rt.block_on(Souk::start(&ctx.souk_bin, dir.path()))?;
+    let t = Instant::now();
+    while !souk
+        .log()
+        .iter()
+        .any(|l| l.text.contains("catalog search index ready"))
+    {
+        anyhow::ensure!(
+            t.elapsed() < INDEX_WAIT,
+            "souk's search index was not ready after {INDEX_WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let souk_index_built = t.elapsed() + souk.ready_after;
     let mix_uris: Arc<Vec<Uri>> = Arc::new(mix.iter().map(|q| q.uri.clone()).collect());
     let mix_load = Load {
         addr: souk.addr,
@@ -314,7 +348,9 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
          (`benches/load/catalog_data.rs`; `SOUK_BENCH_LISTINGS` scales it). Loaded as a rebuild \
          would, minus NATS: the projector's `apply_batch` into a bulk generation, {BATCH} \
          events per transaction, then `finish_bulk` (indexes): {} events in {:.1} s + {:.1} s \
-         ({:.0} events/s); file {}.\n\n",
+         ({:.0} events/s); file {}. The in-memory search index over it (`index.rs`) took \
+         {:.1} s to build in the harness (+{} RSS) and was ready {:.1} s after souk was \
+         spawned.\n\n",
         market.listings.len(),
         market
             .listings
@@ -329,6 +365,9 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
         loaded.finish.as_secs_f64(),
         loaded.per_second(),
         mib(loaded.file_bytes),
+        index_built.as_secs_f64(),
+        mib(index_rss),
+        souk_index_built.as_secs_f64(),
     );
     body += &format!(
         "Query mix: {MIX_LEN} queries over {} shapes (below), {clients} keep-alive clients for \

@@ -512,7 +512,7 @@ pub const ROUTES: &[Route] = &[
         method: "get",
         path: "/api/admin/projections",
         tag: "admin",
-        summary: "Read models: positions, lag, rebuild progress",
+        summary: "Read models: positions, lag, rebuild progress (and the catalog's `search_index`: `ready` with `rows` and `words`, `building`, or `off`)",
         query: &[],
         body: None,
         ok: (200, None),

@@ -21,13 +21,22 @@ export function render(main, { can }) {
     if (items.some((p) => p.rebuild?.state === 'running')) timer = setTimeout(load, 1000);
   }
 
+  // The catalog's in-memory search index: searches use SQLite FTS5 (slower) until it is ready.
+  function searchIndex(ix) {
+    if (!ix) return null;
+    const text = ix.state === 'ready' ? `Search index ready: ${ix.rows} listings, ${ix.words} words`
+      : ix.state === 'building' ? 'Search index building… (searches use SQLite meanwhile)'
+        : 'Search index off: searches use SQLite (see the log)';
+    return h('p', { class: 'muted', testid: 'search-index' }, text);
+  }
+
   function card(p) {
     const r = p.rebuild || {};
     const lag = Object.values(p.lag || {}).reduce((a, b) => a + b, 0);
     const running = r.state === 'running';
     return h('section', { class: 'card', testid: 'projection', 'data-name': p.name },
       h('div', { class: 'page-head' },
-        h('div', {}, h('h2', {}, p.name), h('p', { class: 'mono' }, p.file || '')),
+        h('div', {}, h('h2', {}, p.name), h('p', { class: 'mono' }, p.file || ''), searchIndex(p.search_index)),
         h('div', { class: 'spacer' }),
         lag ? badge(`${lag} behind`, 'warn') : badge('caught up', 'ok'),
         admin ? h('button', { type: 'button', testid: 'rebuild', disabled: running, onclick: () => rebuild(p) }, running ? 'Rebuilding…' : 'Rebuild') : null),

@@ -3,6 +3,7 @@
 //! `souk-catalog`. Eventually consistent with the write side; `min_version` gives
 //! read-your-writes.
 
+pub mod index;
 pub mod projector;
 pub mod public;
 pub mod query;

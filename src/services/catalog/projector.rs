@@ -6,6 +6,7 @@
 //! arriving late). Deletions keep a hidden row with their version, so a late older event cannot
 //! bring a deleted listing back.
 
+use super::index::{self, Change};
 use super::store::{Db, Generation, sqlite_error};
 use crate::bus::Envelope;
 use crate::bus::consumer::{Delivery, Handler, HandlerError};
@@ -100,16 +101,19 @@ pub fn apply_batch(
         let mut outcomes = Vec::with_capacity(events.len());
         let mut text = TextChanges::default();
         let mut counts = Counts::default();
+        // For the in-memory search index, once committed (not kept while bulk-filling).
+        let mut changes = index_text.then(Vec::new);
         // The highest sequence applied per stream, written once at the end.
         let mut reached: Vec<(&str, u64)> = Vec::new();
         for (event, stream, seq) in events {
             let outcome = match event.aggregate.as_str() {
                 "listing" => match ListingData::deserialize(&event.data) {
-                    Ok(l) => apply_listing(&tx, event, &l, &mut text, &mut counts).map_err(err)?,
+                    Ok(l) => apply_listing(&tx, event, &l, &mut text, &mut counts, &mut changes)
+                        .map_err(err)?,
                     Err(e) => Err(HandlerError::Permanent(format!("listing event data: {e}"))),
                 },
                 "user" => match UserData::deserialize(&event.data) {
-                    Ok(u) => apply_user(&tx, event, &u, &mut counts).map_err(err)?,
+                    Ok(u) => apply_user(&tx, event, &u, &mut counts, &mut changes).map_err(err)?,
                     Err(e) => Err(HandlerError::Permanent(format!("user event data: {e}"))),
                 },
                 _ => Ok(()),
@@ -138,6 +142,10 @@ pub fn apply_batch(
         }
         drop(positions);
         tx.commit().map_err(err)?;
+        // Still holding the writer: batches reach the index in commit order.
+        if let Some(changes) = changes {
+            generation.index_changes(changes);
+        }
         Ok(outcomes)
     })
 }
@@ -228,6 +236,7 @@ fn apply_listing(
     l: &ListingData,
     text: &mut TextChanges,
     counts: &mut Counts,
+    changes: &mut Option<Vec<Change>>,
 ) -> rusqlite::Result<Result<(), HandlerError>> {
     let current: Option<Before> = tx
         .prepare_cached(
@@ -289,16 +298,41 @@ fn apply_listing(
     if !hidden {
         counts.add(&l.status, &l.listing_type, 1);
     }
-    match current {
-        None => text.changed(tx.last_insert_rowid(), None),
+    // What the search index needs (nothing while bulk-filling).
+    let indexed = changes.is_some();
+    let new_text = || indexed.then(|| (l.title.clone(), l.description.clone()));
+    let (rowid, old_text, new_text) = match current {
+        None => {
+            let rowid = tx.last_insert_rowid();
+            text.changed(rowid, None);
+            (rowid, None, new_text())
+        }
         Some(b) => {
             if !b.hidden {
                 counts.add(&b.status, &b.listing_type, -1);
             }
             if b.title != l.title || b.description != l.description {
-                text.changed(b.rowid, Some((b.title, b.description)));
+                let old = (b.title, b.description);
+                let kept = indexed.then(|| old.clone());
+                text.changed(b.rowid, Some(old));
+                (b.rowid, kept, new_text())
+            } else {
+                (b.rowid, None, None)
             }
         }
+    };
+    if let Some(changes) = changes {
+        changes.push(Change::Item(index::Item {
+            rowid,
+            id: l.id.clone(),
+            seller_id: l.seller_id.clone(),
+            listing_type: l.listing_type.clone(),
+            status: l.status.clone(),
+            price: l.price,
+            hidden,
+            old_text,
+            new_text,
+        }));
     }
     Ok(Ok(()))
 }
@@ -308,6 +342,7 @@ fn apply_user(
     event: &Envelope,
     u: &UserData,
     counts: &mut Counts,
+    changes: &mut Option<Vec<Change>>,
 ) -> rusqlite::Result<Result<(), HandlerError>> {
     let current: Option<i64> = tx
         .prepare_cached("SELECT version FROM sellers WHERE id = ?1")?
@@ -333,6 +368,9 @@ fn apply_user(
         u.updated_at
     ])?;
     if deleted {
+        if let Some(changes) = changes {
+            changes.push(Change::SellerDeleted(u.id.clone()));
+        }
         // The seller's visible items are about to be hidden.
         let mut stmt = tx.prepare_cached(
             "SELECT status, listing_type, count(*) FROM items

@@ -137,6 +137,8 @@ async fn run(catalog: &Catalog, bus: &Bus) -> anyhow::Result<()> {
     let started = Instant::now();
     tokio::task::spawn_blocking(move || indexing.finish_bulk()).await??;
     tracing::info!(took = ?started.elapsed(), "rebuilt catalog indexed");
+    // Searches on it use FTS5 until its in-memory index is built beside the catch-up below.
+    next.spawn_text_index();
     // Pause the projector, copy what arrived meanwhile, swap.
     let _gate = catalog.db.gate.write().await;
     for (i, (stream, filter)) in sources(bus).into_iter().enumerate() {

@@ -117,6 +117,7 @@ async fn projection(c: &Catalog) -> Result<serde_json::Value, RpcError> {
         "lag": lag,
         "file": c.db.path().file_name().map(|f| f.to_string_lossy().to_string()),
         "rebuild": c.rebuilds.progress(),
+        "search_index": c.db.current().text_index_status(),
     }))
 }
 

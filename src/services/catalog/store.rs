@@ -2,6 +2,7 @@
 //! the sellers seen, and the stream positions applied. One writer connection (the projector)
 //! and a small pool of read connections.
 
+use super::index::{self, Change, TextIndex};
 use crate::store::StoreError;
 use crate::store::sqlite::{open_sqlite, open_sqlite_reader};
 use rusqlite::Connection;
@@ -157,6 +158,21 @@ pub struct Generation {
     obsolete: AtomicBool,
     /// Being filled by a rebuild: no secondary indexes and no full-text index yet.
     bulk: AtomicBool,
+    /// The in-memory search index over this file's rows (see `index.rs`).
+    text: RwLock<TextState>,
+    /// Held while building it, so two builds never interleave their queues.
+    building: Mutex<()>,
+}
+
+/// Where a generation's in-memory search index is.
+enum TextState {
+    /// Not built (a generation being bulk-filled); searches use FTS5.
+    Absent,
+    /// Being built from the rows; the projector's changes since it began wait here, in order.
+    Building(Vec<Change>),
+    Ready(Box<TextIndex>),
+    /// The rows cannot be indexed (logged); searches use FTS5.
+    Failed,
 }
 
 impl Generation {
@@ -210,7 +226,128 @@ impl Generation {
             reader_free: Condvar::new(),
             obsolete: AtomicBool::new(false),
             bulk: AtomicBool::new(bulk),
+            text: RwLock::new(TextState::Absent),
+            building: Mutex::new(()),
         }))
+    }
+
+    /// Builds the in-memory search index in the background (a thread of its own: seconds for
+    /// a million listings, during which searches run on FTS5).
+    pub fn spawn_text_index(self: &Arc<Self>) {
+        let generation = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("catalog-index".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                match generation.build_text_index() {
+                    Ok((rows, words)) => tracing::info!(
+                        rows, words, took = ?started.elapsed(), file = %generation.path.display(),
+                        "catalog search index ready"
+                    ),
+                    Err(e) => tracing::warn!(
+                        error = %e, file = %generation.path.display(),
+                        "catalog searches stay on SQLite FTS5 (slower on common words): {e}"
+                    ),
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start the catalog index thread; searches stay on SQLite FTS5");
+        }
+    }
+
+    /// Builds the search index from the rows (blocking), then applies what the projector
+    /// changed meanwhile. Returns the rows and distinct words indexed.
+    pub fn build_text_index(&self) -> Result<(u64, usize), anyhow::Error> {
+        let _one = self.building.lock().unwrap();
+        *self.text.write().unwrap() = TextState::Building(Vec::new());
+        let built = (|| -> anyhow::Result<TextIndex> {
+            // Changes committed from here on are queued; those the snapshot below also holds
+            // are applied again, which leaves the same state (each carries the whole row).
+            let conn = open_reader(&self.path)?;
+            let err = |e| sqlite_error(&self.path, "reading the catalog to index it", e);
+            let mut stmt = conn
+                .prepare(
+                    "SELECT rowid, id, seller_id, listing_type, status, price, hidden, title,
+                            description
+                     FROM items ORDER BY rowid",
+                )
+                .map_err(err)?;
+            let mut rows = stmt.query([]).map_err(err)?;
+            let mut text = TextIndex::default();
+            while let Some(r) = rows.next().map_err(err)? {
+                let item = index::Item {
+                    rowid: r.get(0).map_err(err)?,
+                    id: r.get(1).map_err(err)?,
+                    seller_id: r.get(2).map_err(err)?,
+                    listing_type: r.get(3).map_err(err)?,
+                    status: r.get(4).map_err(err)?,
+                    price: r.get(5).map_err(err)?,
+                    hidden: r.get(6).map_err(err)?,
+                    old_text: None,
+                    new_text: Some((r.get(7).map_err(err)?, r.get(8).map_err(err)?)),
+                };
+                text.apply(&Change::Item(item))?;
+            }
+            Ok(text)
+        })();
+        let mut state = self.text.write().unwrap();
+        let queued = match std::mem::replace(&mut *state, TextState::Failed) {
+            TextState::Building(queued) => queued,
+            _ => Vec::new(),
+        };
+        let mut text = built?;
+        for change in &queued {
+            text.apply(change)?;
+        }
+        let figures = (text.len(), text.words());
+        *state = TextState::Ready(Box::new(text));
+        Ok(figures)
+    }
+
+    /// Keeps the search index up to date with a committed batch (call in commit order).
+    pub fn index_changes(&self, changes: Vec<Change>) {
+        let mut state = self.text.write().unwrap();
+        match &mut *state {
+            TextState::Building(queued) => queued.extend(changes),
+            TextState::Ready(text) => {
+                for change in &changes {
+                    if let Err(e) = text.apply(change) {
+                        tracing::warn!(
+                            error = %e, file = %self.path.display(),
+                            "catalog searches go back to SQLite FTS5 (slower on common words): {e}"
+                        );
+                        *state = TextState::Failed;
+                        return;
+                    }
+                }
+            }
+            TextState::Absent | TextState::Failed => {}
+        }
+    }
+
+    /// Runs `f` on the search index, if it is ready.
+    pub fn with_text_index<T>(&self, f: impl FnOnce(&TextIndex) -> T) -> Option<T> {
+        match &*self.text.read().unwrap() {
+            TextState::Ready(text) => Some(f(text)),
+            _ => None,
+        }
+    }
+
+    /// The search index's state for operators: `ready` (with its rows and words),
+    /// `building`, or `off` (searches use FTS5).
+    pub fn text_index_status(&self) -> serde_json::Value {
+        match &*self.text.read().unwrap() {
+            TextState::Ready(t) => {
+                serde_json::json!({"state": "ready", "rows": t.len(), "words": t.words()})
+            }
+            TextState::Building(_) => serde_json::json!({"state": "building"}),
+            TextState::Absent | TextState::Failed => serde_json::json!({"state": "off"}),
+        }
+    }
+
+    /// Whether searches use the in-memory index (else FTS5).
+    pub fn text_index_ready(&self) -> bool {
+        matches!(&*self.text.read().unwrap(), TextState::Ready(_))
     }
 
     /// Whether a rebuild is still filling this generation (see [`Db::create_next_bulk`]).
@@ -342,6 +479,7 @@ impl Db {
             .filter(|s| !s.is_empty() && !s.contains('/'))
             .unwrap_or_else(|| DEFAULT_FILE.to_string());
         let generation = Generation::open(&dir.join(name))?;
+        generation.spawn_text_index();
         Ok(Arc::new(Db {
             dir: dir.to_path_buf(),
             current: RwLock::new(generation),
