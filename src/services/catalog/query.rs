@@ -613,8 +613,8 @@ mod tests {
                 status: (rng.below(4) == 0).then(|| "sold".into()),
                 listing_type: (rng.below(4) == 0).then(|| "rent".into()),
                 seller_id: (rng.below(5) == 0).then(|| format!("usr_{}", rng.below(5))),
-                min_price: (rng.below(4) == 0).then(|| 1000),
-                max_price: (rng.below(4) == 0).then(|| 3000),
+                min_price: (rng.below(4) == 0).then_some(1000),
+                max_price: (rng.below(4) == 0).then_some(3000),
                 limit: Some(1 + rng.below(7) as u32),
                 cursor: None,
             });
