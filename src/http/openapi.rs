@@ -410,7 +410,7 @@ pub const ROUTES: &[Route] = &[
             (
                 "q",
                 "string",
-                "full text over title and description; each word a prefix",
+                "full text over title and description: every word must match, each as a prefix, in any case and with or without diacritics (cafe finds Café)",
             ),
             ("seller_id", "string", ""),
             ("listing_type", "string", "sale or rent"),
@@ -420,7 +420,7 @@ pub const ROUTES: &[Route] = &[
             (
                 "sort",
                 "string",
-                "newest, price_asc, price_desc or relevance",
+                "newest, price_asc, price_desc or relevance (rarer words weigh more, a word in the title counts twice, ties newest first)",
             ),
             PAGE[0],
             PAGE[1],
