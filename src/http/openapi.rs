@@ -420,7 +420,7 @@ pub const ROUTES: &[Route] = &[
             (
                 "sort",
                 "string",
-                "newest, price_asc, price_desc or relevance (rarer words weigh more, a word in the title counts twice, ties newest first)",
+                "newest, price_asc, price_desc or relevance (rarer words weigh more, and more again in the title or when repeated; ties newest first)",
             ),
             PAGE[0],
             PAGE[1],

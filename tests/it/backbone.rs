@@ -268,7 +268,10 @@ async fn acknowledged_writes_survive_kill_9_of_souk_and_the_catalog_catches_up()
             );
             break;
         }
-        assert!(Instant::now() < deadline, "no search index after the rebuild: {p}");
+        assert!(
+            Instant::now() < deadline,
+            "no search index after the rebuild: {p}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(search_pages(&again).await, searched);
@@ -277,7 +280,10 @@ async fn acknowledged_writes_survive_kill_9_of_souk_and_the_catalog_catches_up()
 /// Text searches over the items written above, by relevance and by price.
 async fn search_pages(souk: &Souk) -> Vec<Value> {
     let mut out = Vec::new();
-    for query in ["q=item&sort=relevance&limit=7", "q=ite+1&sort=price_desc&limit=9"] {
+    for query in [
+        "q=item&sort=relevance&limit=7",
+        "q=ite+1&sort=price_desc&limit=9",
+    ] {
         let (status, page) = souk
             .json(reqwest::Method::GET, &format!("/api/catalog?{query}"), None)
             .await;

@@ -13,18 +13,19 @@
 //! picked without sorting all matches:
 //! - `newest`: the matches walked from the highest rowid down, as rowids grow with ids except
 //!   for rows that arrived out of order, which are kept apart (`disorder`) and merged in;
-//! - `relevance`: matches grouped by which query words they have in their title, groups taken
-//!   by score, each group newest first;
+//! - `relevance`: matches grouped by score, groups taken best first, each newest first;
 //! - `price_*`: few matches are sorted by price here; many are found by walking SQLite's price
 //!   index and keeping the rows in the match set (see `query.rs`).
 //!
-//! Relevance is idf-weighted: each query word adds `idf` (rarer words weigh more), twice if it
-//! is in the title; ties go to the newest. The words are normalised as FTS5's `unicode61
+//! Relevance is idf-weighted: each query word adds its `idf` (rarer words weigh more) once,
+//! twice if it is in the title or appears more than once, three times if both (for the three
+//! rarest words of a query); ties go to the newest. The words are normalised as FTS5's `unicode61
 //! remove_diacritics 2` does (lowercase, diacritics removed), so `Café` finds `cafe`.
 
 use roaring::{MultiOps, RoaringBitmap};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
+use std::sync::{Arc, Mutex};
 
 /// The words of `text` as the index keeps them.
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
@@ -106,11 +107,12 @@ impl Names {
     }
 }
 
-/// The rows containing a word, and those with it in the title.
+/// The rows containing a word, those with it in the title, and those with it more than once.
 #[derive(Default)]
 struct Postings {
     all: RoaringBitmap,
     title: RoaringBitmap,
+    repeated: RoaringBitmap,
 }
 
 /// Per row (indexed by rowid): what filters and orders need.
@@ -124,15 +126,42 @@ struct Row {
 }
 
 /// One query word: the rows containing a word it starts, and its weight.
-struct Word {
-    all: RoaringBitmap,
-    title: RoaringBitmap,
+struct Word<'a> {
+    rows: Rows<'a>,
     idf: f64,
 }
 
+/// A query word's rows: one word's postings, borrowed, or the union of several (shared with
+/// the cache).
+enum Rows<'a> {
+    One(&'a Postings),
+    Many(Arc<Postings>),
+}
+
+impl Word<'_> {
+    fn all(&self) -> &RoaringBitmap {
+        &self.postings().all
+    }
+
+    fn postings(&self) -> &Postings {
+        match &self.rows {
+            Rows::One(p) => p,
+            Rows::Many(p) => p,
+        }
+    }
+}
+
+/// Unions of the words a prefix starts (`ca` → `cab`, `cafe`, `camera`…) are worth keeping
+/// while the index does not change: a short prefix can start thousands of words.
+const UNIONS_KEPT: usize = 1024;
+
 #[derive(Default)]
 pub struct TextIndex {
-    terms: BTreeMap<Box<str>, Postings>,
+    /// Every word seen, numbered; its postings by number; and the words in order (for
+    /// prefixes).
+    term_ids: HashMap<Box<str>, u32>,
+    postings: Vec<Postings>,
+    terms: BTreeMap<Box<str>, u32>,
     rows: Vec<Row>,
     keys: Vec<u128>,
     prices: Vec<i64>,
@@ -147,6 +176,10 @@ pub struct TextIndex {
     price_counts: HashMap<(u32, u32), BTreeMap<i64, u32>>,
     /// Rows whose id is older than that of a row with a lower rowid: not in rowid order.
     disorder: RoaringBitmap,
+    /// Prefix unions computed since the index last changed.
+    unions: Mutex<HashMap<Box<str>, Arc<Postings>>>,
+    /// An empty posting list, for a prefix nothing starts.
+    empty: Postings,
     /// Rows in the index, and the highest rowid and in-order key.
     len: u64,
     max_rowid: u32,
@@ -204,9 +237,28 @@ impl TextIndex {
         self.terms.len()
     }
 
+    /// The postings of `word`, created if new.
+    fn term(&mut self, word: &str) -> &mut Postings {
+        let id = match self.term_ids.get(word) {
+            Some(&id) => id,
+            None => {
+                let id = self.postings.len() as u32;
+                self.term_ids.insert(word.into(), id);
+                self.terms.insert(word.into(), id);
+                self.postings.push(Postings::default());
+                id
+            }
+        };
+        &mut self.postings[id as usize]
+    }
+
     /// Applies one change (idempotent in effect when a change arrives again after a newer
     /// state: see [`TextIndex::apply`] in `store.rs`'s build).
     pub fn apply(&mut self, change: &Change) -> Result<(), Unindexable> {
+        let unions = self.unions.get_mut().unwrap_or_else(|e| e.into_inner());
+        if !unions.is_empty() {
+            unions.clear();
+        }
         match change {
             Change::Item(item) => self.put(item),
             Change::SellerDeleted(seller) => {
@@ -266,27 +318,30 @@ impl TextIndex {
         self.set_visible(r, !item.hidden);
         if let Some((title, description)) = &item.old_text {
             for w in words(title).chain(words(description)) {
-                if let Some(p) = self.terms.get_mut(w.as_str()) {
+                if let Some(&id) = self.term_ids.get(w.as_str()) {
+                    let p = &mut self.postings[id as usize];
                     p.all.remove(r);
                     p.title.remove(r);
-                    if p.all.is_empty() {
-                        self.terms.remove(w.as_str());
-                    }
+                    p.repeated.remove(r);
                 }
             }
         }
         if let Some((title, description)) = &item.new_text {
-            for w in words(title) {
-                let p = self.terms.entry(w.into_boxed_str()).or_default();
+            // Each word once, knowing whether it is in the title and whether it repeats.
+            let mut seen: Vec<(String, bool)> = words(title)
+                .map(|w| (w, true))
+                .chain(words(description).map(|w| (w, false)))
+                .collect();
+            seen.sort_unstable();
+            for group in seen.chunk_by(|a, b| a.0 == b.0) {
+                let p = self.term(&group[0].0);
                 p.all.insert(r);
-                p.title.insert(r);
-            }
-            for w in words(description) {
-                self.terms
-                    .entry(w.into_boxed_str())
-                    .or_default()
-                    .all
-                    .insert(r);
+                if group.iter().any(|(_, in_title)| *in_title) {
+                    p.title.insert(r);
+                }
+                if group.len() > 1 {
+                    p.repeated.insert(r);
+                }
             }
         }
         Ok(())
@@ -353,18 +408,49 @@ impl TextIndex {
     }
 
     /// The rows containing a word that starts with `prefix`.
-    fn word(&self, prefix: &str) -> Word {
+    fn word(&self, prefix: &str) -> Word<'_> {
+        let mut matching = self
+            .terms
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(t, _)| t.starts_with(prefix))
+            .map(|(_, id)| &self.postings[*id as usize]);
+        let rows = match (matching.next(), matching.next()) {
+            (None, _) => Rows::One(&self.empty),
+            (Some(p), None) => Rows::One(p),
+            (Some(_), Some(_)) => Rows::Many(self.union(prefix)),
+        };
+        let n = match &rows {
+            Rows::One(p) => p.all.len(),
+            Rows::Many(p) => p.all.len(),
+        } as f64;
+        let idf = (1.0 + (self.len as f64 - n + 0.5) / (n + 0.5)).ln();
+        Word { rows, idf }
+    }
+
+    /// The union of the postings of every word `prefix` starts, from the cache if the index
+    /// has not changed since it was computed.
+    fn union(&self, prefix: &str) -> Arc<Postings> {
+        let lock = || self.unions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(u) = lock().get(prefix) {
+            return u.clone();
+        }
         let matching = || {
             self.terms
                 .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
                 .take_while(|(t, _)| t.starts_with(prefix))
-                .map(|(_, p)| p)
+                .map(|(_, id)| &self.postings[*id as usize])
         };
-        let all = matching().map(|p| &p.all).union();
-        let title = matching().map(|p| &p.title).union();
-        let n = all.len() as f64;
-        let idf = (1.0 + (self.len as f64 - n + 0.5) / (n + 0.5)).ln();
-        Word { all, title, idf }
+        let union = Arc::new(Postings {
+            all: matching().map(|p| &p.all).union(),
+            title: matching().map(|p| &p.title).union(),
+            repeated: matching().map(|p| &p.repeated).union(),
+        });
+        let mut unions = lock();
+        if unions.len() >= UNIONS_KEPT {
+            unions.clear();
+        }
+        unions.insert(prefix.into(), union.clone());
+        union
     }
 
     /// Runs a search; `None` when nothing can match (an unknown status, type or seller).
@@ -392,13 +478,13 @@ impl TextIndex {
         }
         let mut words: Vec<Word> = q.words.iter().map(|w| self.word(w)).collect();
         // The smallest sets first: every intersection after them is cheap.
-        words.sort_by_key(|w| w.all.len());
-        let mut matches = words[0].all.clone();
+        words.sort_by_key(|w| w.all().len());
+        let mut matches = words[0].all() & filters[0];
         for w in &words[1..] {
-            matches &= &w.all;
+            matches &= w.all();
         }
-        for f in filters {
-            matches &= f;
+        for f in &filters[1..] {
+            matches &= *f;
         }
         if q.min_price.is_some() || q.max_price.is_some() {
             let (lo, hi) = (
@@ -484,8 +570,9 @@ impl TextIndex {
         out.into_iter().skip(skip as usize).map(i64::from).collect()
     }
 
-    /// `take` rows of `set` by relevance after skipping `skip`: grouped by which of the
-    /// (up to four rarest) query words they have in their title; groups by score, each newest
+    /// `take` rows of `set` by relevance after skipping `skip`. Each of the (up to three
+    /// rarest) query words is worth its idf once, twice if it is in the title or repeats,
+    /// three times if both; rows are grouped by score, groups taken best first, each newest
     /// first.
     fn relevant(
         &self,
@@ -494,39 +581,49 @@ impl TextIndex {
         mut skip: u64,
         take: usize,
     ) -> Vec<i64> {
-        // `words` is rarest first. Every match has every word; the title decides the rest.
-        let graded: Vec<(RoaringBitmap, f64)> = words
+        // `words` is rarest first. Every match has every word: the levels decide the rest.
+        let graded: Vec<([RoaringBitmap; 3], f64)> = words
             .iter()
-            .take(4)
-            .map(|w| (set & &w.title, w.idf))
-            .collect();
-        let mut masks: Vec<(u32, f64)> = (0..1u32 << graded.len())
-            .map(|m| {
-                let bonus = graded
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| m & (1 << i) != 0)
-                    .map(|(_, g)| g.1)
-                    .sum();
-                (m, bonus)
+            .take(3)
+            .map(|w| {
+                let p = w.postings();
+                let title = set & &p.title;
+                let repeated = set & &p.repeated;
+                let both = &title & &repeated;
+                let one = &title ^ &repeated;
+                let none = set - &(&title | &repeated);
+                ([none, one, both], w.idf)
             })
             .collect();
-        masks.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // Every assignment of a level to each graded word, best first.
+        let mut classes: Vec<(Vec<usize>, f64)> = vec![(Vec::new(), 0.0)];
+        for (_, idf) in &graded {
+            classes = classes
+                .into_iter()
+                .flat_map(|(levels, score)| {
+                    (0..3).map(move |l| {
+                        let mut levels = levels.clone();
+                        levels.push(l);
+                        (levels, score + idf * l as f64)
+                    })
+                })
+                .collect();
+        }
+        classes.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let mut out = Vec::with_capacity(take);
         let mut i = 0;
-        while i < masks.len() && out.len() < take {
-            // Masks of equal score form one group, ordered newest first as a whole.
-            let score = masks[i].1;
+        while i < classes.len() && out.len() < take {
+            // Classes of equal score form one group, ordered newest first as a whole.
+            let score = classes[i].1;
             let mut group = RoaringBitmap::new();
-            while i < masks.len() && (masks[i].1 - score).abs() < 1e-9 {
-                let m = masks[i].0;
-                let mut class = set.clone();
-                for (k, (title, _)) in graded.iter().enumerate() {
-                    if m & (1 << k) != 0 {
-                        class &= title;
-                    } else {
-                        class -= title;
-                    }
+            while i < classes.len() && (classes[i].1 - score).abs() < 1e-9 {
+                let levels = &classes[i].0;
+                let mut class = match graded.first() {
+                    Some((sets, _)) => sets[levels[0]].clone(),
+                    None => set.clone(),
+                };
+                for (k, (sets, _)) in graded.iter().enumerate().skip(1) {
+                    class &= &sets[levels[k]];
                 }
                 group |= class;
                 i += 1;
