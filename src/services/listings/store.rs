@@ -33,10 +33,14 @@ pub fn read(t: &ReadTransaction, id: &str) -> Result<Option<Listing>, StoreError
 }
 
 pub fn put(t: &WriteTransaction, l: &Listing) -> Result<(), StoreError> {
+    put_encoded(t, l, &codec::encode(l))
+}
+
+/// [`put`] with the value already encoded by [`codec`] (outside the writer thread).
+pub fn put_encoded(t: &WriteTransaction, l: &Listing, value: &[u8]) -> Result<(), StoreError> {
     t.open_table(BY_SELLER)?
         .insert(seller_key(&l.seller_id, &l.id).as_str(), ())?;
-    t.open_table(LISTINGS)?
-        .insert(l.id.as_str(), codec::encode(l).as_slice())?;
+    t.open_table(LISTINGS)?.insert(l.id.as_str(), value)?;
     Ok(())
 }
 
