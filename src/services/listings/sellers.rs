@@ -16,10 +16,11 @@
 //! the copy, not at the instant the disable answered. Why that is acceptable: a disable does not
 //! touch the seller's existing listings (only `user.deleted` archives them, and it also archives
 //! one created in the window, since the reaction runs after the event), so such a listing is
-//! like one created a moment before the disable; the reference design this API follows checks
-//! the seller with a synchronous request to the users service and has no disabled state at all,
-//! so the strict instant was Souk's own promise, kept at the cost of a second round trip per
-//! create (2,100–3,100 req/s here, issue 4).
+//! like one created a moment before the disable. As for the reference users/listings system:
+//! its users have no disabled state at all (see the `/public` shapes in API.md), and its gateway
+//! answers an unknown user with 404 at create time (NOTES.md), i.e. it checks existence when
+//! asked; its source was not at hand to say more. The strict instant for disables was Souk's own
+//! promise, kept at the cost of a second round trip per create (2,100–3,100 req/s, issue 4).
 //!
 //! The questions: each create joins the queue; up to [`ASKING`] questions are in flight at a
 //! time, and each carries every id queued before it was sent, so every answer comes from a read
