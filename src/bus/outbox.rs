@@ -112,25 +112,42 @@ struct Skip {
 /// Adds `event` to the outbox inside the caller's transaction. Commit the transaction and the
 /// event is as durable as the state change it describes; the relay takes it from there.
 pub fn append(txn: &WriteTransaction, names: &Names, event: &Envelope) -> Result<u64, StoreError> {
-    let stream = names
-        .stream_of_aggregate(&event.aggregate)
-        .unwrap_or_else(|| {
-            panic!(
-                "no stream holds `{}` events (bus::subjects::PRODUCERS)",
-                event.aggregate
-            )
-        });
+    append_prepared(
+        txn,
+        &prepare(names, &event.kind, &event.id, event.to_json()),
+    )
+}
+
+/// An outbox record encoded ahead of its transaction, so that the encoding runs on the caller's
+/// task instead of the store's single writer thread, which every write of the store waits for.
+pub struct Prepared {
+    record: Vec<u8>,
+}
+
+/// Encodes the outbox record of the event `event_id` of type `kind` whose envelope is `json`.
+pub fn prepare(names: &Names, kind: &str, event_id: &str, json: Vec<u8>) -> Prepared {
+    let aggregate = kind.split('.').next().unwrap_or(kind);
+    let stream = names.stream_of_aggregate(aggregate).unwrap_or_else(|| {
+        panic!("no stream holds `{aggregate}` events (bus::subjects::PRODUCERS)")
+    });
     let record = Record {
-        subject: names.event(&event.kind),
+        subject: names.event(kind),
         stream,
-        event_id: event.id.clone(),
-        payload: String::from_utf8(event.to_json()).expect("JSON is UTF-8"),
+        event_id: event_id.to_string(),
+        payload: String::from_utf8(json).expect("JSON is UTF-8"),
     };
+    Prepared {
+        record: codec::encode(&record),
+    }
+}
+
+/// [`append`] of a [`Prepared`] record: only the inserts happen in the transaction.
+pub fn append_prepared(txn: &WriteTransaction, event: &Prepared) -> Result<u64, StoreError> {
     let mut meta = txn.open_table(META)?;
     let seq = meta.get("next")?.map(|v| v.value()).unwrap_or(1);
     meta.insert("next", seq + 1)?;
     txn.open_table(OUTBOX)?
-        .insert(seq, codec::encode(&record).as_slice())?;
+        .insert(seq, event.record.as_slice())?;
     Ok(seq)
 }
 

@@ -123,12 +123,32 @@ impl Service {
 
     /// Adds operation `op`: its JSON request is decoded into `Req` (a malformed one gets a 400
     /// `malformed_request` reply without reaching `f`), and `Resp` is encoded as the reply.
-    pub fn op<Req, Resp, F, Fut>(mut self, op: &str, f: F) -> Service
+    pub fn op<Req, Resp, F, Fut>(self, op: &str, f: F) -> Service
     where
         Req: DeserializeOwned + Send + 'static,
         Resp: Serialize + Send + 'static,
         F: Fn(Req, Meta) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Resp, RpcError>> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        self.raw_op(op, move |req: Req, meta| {
+            let f = f.clone();
+            async move {
+                let resp = f(req, meta).await?;
+                serde_json::to_vec(&resp)
+                    .map(Bytes::from)
+                    .map_err(|e| RpcError::internal("encoding a reply", e))
+            }
+        })
+    }
+
+    /// Like [`Service::op`] for a handler that answers JSON it already encoded (the reply is
+    /// sent as is), so an entity encoded once for the store is not encoded again.
+    pub fn raw_op<Req, F, Fut>(mut self, op: &str, f: F) -> Service
+    where
+        Req: DeserializeOwned + Send + 'static,
+        F: Fn(Req, Meta) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Bytes, RpcError>> + Send + 'static,
     {
         let f = Arc::new(f);
         let handler: Handler = Arc::new(move |req: Request| {
@@ -141,10 +161,7 @@ impl Service {
                         format!("the request is not valid: {e}"),
                     )
                 })?;
-                let resp = f(body, req.meta).await?;
-                serde_json::to_vec(&resp)
-                    .map(Bytes::from)
-                    .map_err(|e| RpcError::internal("encoding a reply", e))
+                f(body, req.meta).await
             })
         });
         self.ops.push((op.to_string(), handler));
@@ -276,6 +293,22 @@ impl Bus {
         meta: &Meta,
         timeout: Duration,
     ) -> Result<Resp, CallError> {
+        let reply = self.call_raw(service, op, req, meta, timeout).await?;
+        serde_json::from_slice(&reply).map_err(|e| CallError::Transport {
+            subject: self.names().rpc(service, op),
+            message: format!("unreadable reply: {e}"),
+        })
+    }
+
+    /// [`Bus::call`] that returns the reply's JSON undecoded, for a caller that passes it on.
+    pub async fn call_raw<Req: Serialize>(
+        &self,
+        service: &str,
+        op: &str,
+        req: &Req,
+        meta: &Meta,
+        timeout: Duration,
+    ) -> Result<Bytes, CallError> {
         let subject = self.names().rpc(service, op);
         let payload = Bytes::from(serde_json::to_vec(req).expect("requests serialise"));
         let request = async_nats::Request::new()
@@ -304,8 +337,7 @@ impl Bus {
                 .map_err(|e| transport(format!("unreadable error reply: {e}")))?;
             return Err(CallError::Rejected(err));
         }
-        serde_json::from_slice(&reply.payload)
-            .map_err(|e| transport(format!("unreadable reply: {e}")))
+        Ok(reply.payload)
     }
 }
 

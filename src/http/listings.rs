@@ -10,7 +10,7 @@
 
 use super::error::Problem;
 use super::extract::{Body, Ctx, IdempotencyKey, IfMatch, Params};
-use super::{AppState, entity, page};
+use super::{AppState, entity, entity_json, page};
 use crate::services::List;
 use crate::services::listings::model::*;
 use axum::Router;
@@ -36,8 +36,8 @@ async fn create(
         listing,
         idempotency_key: key,
     };
-    let listing: Listing = s.call("listings", "create", &req, &ctx).await?;
-    Ok(entity(StatusCode::CREATED, listing))
+    let listing = s.call_raw("listings", "create", &req, &ctx).await?;
+    Ok(entity_json(StatusCode::CREATED, listing))
 }
 
 #[derive(Deserialize)]

@@ -73,21 +73,38 @@ impl AppState {
             .call(service, op, req, &ctx.0, RPC_TIMEOUT)
             .await?)
     }
+
+    /// [`AppState::call`] that keeps the answer as the service's JSON, to pass it on as is.
+    pub async fn call_raw<Req: Serialize>(
+        &self,
+        service: &str,
+        op: &str,
+        req: &Req,
+        ctx: &Ctx,
+    ) -> Result<bytes::Bytes, Problem> {
+        Ok(self
+            .bus()?
+            .call_raw(service, op, req, &ctx.0, RPC_TIMEOUT)
+            .await?)
+    }
 }
 
 /// An entity response with `ETag: "<version>"`.
 pub fn entity<T: Serialize>(status: StatusCode, body: T) -> Response {
+    entity_json(status, serde_json::to_vec(&body).unwrap_or_default().into())
+}
+
+/// [`entity`] of JSON a service answered, sent as it came (no decode and encode in between).
+pub fn entity_json(status: StatusCode, json: bytes::Bytes) -> Response {
     #[derive(serde::Deserialize)]
     struct Version {
         version: Option<u64>,
     }
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    let version = serde_json::from_slice::<Version>(&bytes)
+    let version = serde_json::from_slice::<Version>(&json)
         .ok()
         .and_then(|v| v.version);
     let etag = version.map(|v| format!("\"{v}\""));
-    let mut response =
-        (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], json).into_response();
     if let Some(tag) = etag.and_then(|t| HeaderValue::from_str(&t).ok()) {
         response.headers_mut().insert(header::ETAG, tag);
     }

@@ -41,6 +41,15 @@ pub fn try_encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     Ok(out)
 }
 
+/// [`encode`] of a value the caller already holds as JSON (e.g. to store, publish and reply with
+/// one encoding of the same entity).
+pub fn encode_json(json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + json.len());
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(json);
+    out
+}
+
 /// Decodes what [`encode`] wrote. An unknown version is refused, never guessed at.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     match bytes.split_first() {

@@ -117,6 +117,10 @@ async fn only_an_existing_enabled_seller_may_list() {
             .status,
         204
     );
+    // The listings service checks sellers against its copy, kept from user events: a disable
+    // holds there once the event has arrived (a few ms; see services/listings/sellers.rs).
+    api.sellers_copy_heard("user.disabled", id(&off)).await;
+    api.sellers_copy_heard("user.deleted", id(&gone)).await;
     let body = |seller: &Value| json!({"seller_id": seller["id"], "title": "Lamp", "listing_type": "sale", "price": 500});
 
     for who in [
@@ -146,6 +150,58 @@ async fn only_an_existing_enabled_seller_may_list() {
     let events = api.listing_events(&seller).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["aggregate_id"], listing.body["id"]);
+}
+
+#[tokio::test]
+async fn a_seller_may_list_the_moment_they_are_created() {
+    // Before the copy of sellers has heard of them the users service is asked, so a create
+    // right after the seller's own never fails.
+    let api = Api::start().await;
+    for n in 0..10 {
+        let seller = api.user(&format!("New {n}"), None).await;
+        let r = api
+            .post(
+                "/api/listings",
+                json!({"seller_id": seller["id"], "title": "Fresh", "listing_type": "sale", "price": 100}),
+            )
+            .await;
+        assert_eq!(r.entity(201)["seller_id"], seller["id"]);
+    }
+}
+
+#[tokio::test]
+async fn a_seller_known_enabled_then_disabled_is_refused_and_enabled_again_may_list() {
+    let api = Api::start().await;
+    let seller = api.user("Known", None).await;
+    api.sellers_copy_heard("user.created", id(&seller)).await;
+    let body =
+        json!({"seller_id": seller["id"], "title": "Chair", "listing_type": "sale", "price": 700});
+    api.post("/api/listings", body.clone()).await.entity(201);
+
+    let off = format!("/api/users/{}/disable", id(&seller));
+    assert_eq!(api.call(Method::POST, &off, None).await.status, 200);
+    api.sellers_copy_heard("user.disabled", id(&seller)).await;
+    let r = api.post("/api/listings", body.clone()).await;
+    r.problem(422, "unknown_seller");
+    assert_eq!(r.fields(), fields_set(&["seller_id"]), "{r:?}");
+
+    // Enabled again: the copy still says disabled until it hears, so the users service is
+    // asked, and the create passes at once.
+    let on = format!("/api/users/{}/enable", id(&seller));
+    assert_eq!(api.call(Method::POST, &on, None).await.status, 200);
+    api.post("/api/listings", body.clone()).await.entity(201);
+
+    // Deleted: refused, from the copy once it has heard.
+    assert_eq!(
+        api.delete(&format!("/api/users/{}", id(&seller)))
+            .await
+            .status,
+        204
+    );
+    api.sellers_copy_heard("user.deleted", id(&seller)).await;
+    api.post("/api/listings", body)
+        .await
+        .problem(422, "unknown_seller");
 }
 
 #[tokio::test]

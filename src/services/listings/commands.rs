@@ -27,21 +27,22 @@ fn load(t: &WriteTransaction, id: &str, expected: Option<u64>) -> Result<Listing
     Ok(l)
 }
 
-pub fn idempotency_key(req: &CreateRequest) -> Option<String> {
+/// The idempotency record's key and the request's fingerprint, when the create sent a key.
+pub fn idempotency(req: &CreateRequest) -> Option<(String, String)> {
     req.idempotency_key
         .as_ref()
-        .map(|k| format!("listings.create:{k}"))
+        .map(|k| (format!("listings.create:{k}"), fingerprint(&req.listing)))
 }
 
 /// A replayed create: the first reply, or an error when the key was reused for another body.
 pub fn replayed(
     t: &WriteTransaction,
-    req: &CreateRequest,
+    idempotency: Option<&(String, String)>,
 ) -> Result<Option<Listing>, ListingError> {
-    let Some(key) = idempotency_key(req) else {
+    let Some((key, print)) = idempotency else {
         return Ok(None);
     };
-    match replay(t, &key, &fingerprint(&req.listing))? {
+    match replay(t, key, print)? {
         Ok(None) => Ok(None),
         Ok(Some(reply)) => serde_json::from_value(reply)
             .map(Some)
@@ -67,17 +68,19 @@ pub fn new_fields(c: &CreateListing) -> Result<Fields, ListingError> {
     .map_err(ListingError::Invalid)
 }
 
-/// Creates the listing; the seller was checked by the caller.
-pub fn create(
-    t: &WriteTransaction,
-    names: &Names,
-    req: CreateRequest,
-    meta: &Meta,
-) -> Result<Listing, ListingError> {
-    if let Some(first) = replayed(t, &req)? {
-        return Ok(first);
-    }
-    let f = new_fields(&req.listing)?;
+/// A create made ready before its transaction: the listing encoded once (the stored value, the
+/// event's `data` and the reply are the same JSON) and its outbox record. Building it on the
+/// request's task leaves only inserts to the store's one writer thread, which every write to
+/// `listings.redb` queues for.
+pub struct NewListing {
+    listing: Listing,
+    json: Vec<u8>,
+    event: outbox::Prepared,
+    idempotency: Option<(String, String)>,
+}
+
+/// Builds the listing of a create whose fields `f` were validated and whose seller was checked.
+pub fn prepare_create(names: &Names, req: &CreateRequest, f: Fields, meta: &Meta) -> NewListing {
     let now = crate::clock::now_rfc3339();
     let l = Listing {
         id: crate::ids::new("lst"),
@@ -93,12 +96,32 @@ pub fn create(
         updated_at: now,
         version: 1,
     };
-    store::put(t, &l)?;
-    emit(t, names, "listing.created", &l, meta)?;
-    if let Some(key) = idempotency_key(&req) {
-        remember(t, &key, fingerprint(&req.listing), &l)?;
+    let json = serde_json::to_vec(&l).expect("a listing always serialises");
+    let (event_id, event) =
+        Envelope::encode_with_data("listing.created", &l.id, l.version, &json, meta);
+    NewListing {
+        event: outbox::prepare(names, "listing.created", &event_id, event),
+        listing: l,
+        json,
+        idempotency: idempotency(req),
     }
-    Ok(l)
+}
+
+/// Commits a prepared create; answers the listing's JSON (the first reply for a replay).
+pub fn create(t: &WriteTransaction, new: NewListing) -> Result<Vec<u8>, ListingError> {
+    if let Some(first) = replayed(t, new.idempotency.as_ref())? {
+        return Ok(serde_json::to_vec(&first).expect("a listing always serialises"));
+    }
+    store::put_encoded(
+        t,
+        &new.listing,
+        &crate::store::codec::encode_json(&new.json),
+    )?;
+    outbox::append_prepared(t, &new.event)?;
+    if let Some((key, print)) = new.idempotency {
+        remember(t, &key, print, &new.listing)?;
+    }
+    Ok(new.json)
 }
 
 pub fn patch(

@@ -1,6 +1,7 @@
 //! The listings service: listings in `listings.redb`, served as `souk-listings`, publishing
-//! `listing.created|updated|deleted` through its outbox, and archiving the listings of sellers
-//! who are deleted (it consumes `user.deleted`).
+//! `listing.created|updated|deleted` through its outbox, archiving the listings of sellers
+//! who are deleted (it consumes `user.deleted`), and keeping a local copy of sellers from user
+//! events (consumer `listings-sellers`) so that a create rarely asks the users service.
 
 pub mod commands;
 pub mod error;
@@ -16,7 +17,8 @@ use crate::bus::consumer::Spec;
 use crate::services::runtime::Runtime;
 use std::sync::Arc;
 
-/// Opens `listings.redb`, starts its outbox relay, its `user.deleted` reaction and `souk-listings`.
+/// Opens `listings.redb`, starts its outbox relay, its `user.deleted` reaction, its copy of
+/// sellers and `souk-listings`.
 pub async fn start(rt: &mut Runtime<'_>) -> anyhow::Result<()> {
     let db = rt.open_store("listings.redb", store::init).await?;
     rt.relay("listings", &db);
@@ -33,10 +35,17 @@ pub async fn start(rt: &mut Runtime<'_>) -> anyhow::Result<()> {
             names,
         }),
     );
+    let names = rt.bus.names().clone();
+    let spec = Spec::new(
+        names.consumer("listings", "sellers"),
+        names.stream("users"),
+        sellers::SellerCopy::subjects(&names),
+    );
+    rt.consumer(spec, Arc::new(sellers::SellerCopy { db: db.clone() }));
     let listings = Arc::new(rpc::Listings {
-        db,
+        db: db.clone(),
         bus: rt.bus.clone(),
-        sellers: sellers::Sellers::new(rt.bus.clone()),
+        sellers: sellers::Sellers::new(rt.bus.clone(), db),
     });
     rt.rpc("listings", move || rpc::service(listings.clone()));
     Ok(())

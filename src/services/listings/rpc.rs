@@ -9,6 +9,7 @@ use crate::bus::rpc::{RpcError, Service};
 use crate::bus::{Bus, Meta};
 use crate::services::{List, decode_cursor, encode_cursor, write};
 use crate::store::Store;
+use bytes::Bytes;
 use std::sync::Arc;
 
 pub struct Listings {
@@ -19,11 +20,13 @@ pub struct Listings {
 
 pub fn service(listings: Arc<Listings>) -> Service {
     Service::new("listings", "marketplace listings")
-        .with(
-            &listings,
-            "create",
-            |l, req: CreateRequest, meta: Meta| async move { create(&l, req, meta).await },
-        )
+        .raw_op("create", {
+            let l = listings.clone();
+            move |req: CreateRequest, meta: Meta| {
+                let l = l.clone();
+                async move { create(&l, req, meta).await.map(Bytes::from) }
+            }
+        })
         .with(
             &listings,
             "patch",
@@ -53,23 +56,24 @@ pub fn service(listings: Arc<Listings>) -> Service {
 }
 
 /// The seller must exist and be enabled: asked of the users service (see [`super::sellers`]).
-async fn create(l: &Listings, req: CreateRequest, meta: Meta) -> Result<Listing, RpcError> {
-    commands::new_fields(&req.listing)?;
-    if commands::idempotency_key(&req).is_none() || !is_replay(l, &req).await? {
+/// Answers the listing's JSON, encoded once for the store, the event and this reply.
+async fn create(l: &Listings, req: CreateRequest, meta: Meta) -> Result<Vec<u8>, RpcError> {
+    let fields = commands::new_fields(&req.listing)?;
+    let idempotency = commands::idempotency(&req);
+    if idempotency.is_none() || !is_replay(l, idempotency).await? {
         match l.sellers.check(&req.listing.seller_id, &meta).await {
             Verdict::MaySell => {}
             Verdict::MayNot => return Err(ListingError::UnknownSeller.into()),
             Verdict::Unavailable(e) => return Err(ListingError::UsersUnavailable(e).into()),
         }
     }
-    let names = l.bus.names().clone();
-    write(&l.db, move |t| commands::create(t, &names, req, &meta)).await
+    let new = commands::prepare_create(l.bus.names(), &req, fields, &meta);
+    write(&l.db, move |t| commands::create(t, new)).await
 }
 
-async fn is_replay(l: &Listings, req: &CreateRequest) -> Result<bool, RpcError> {
-    let req = req.clone();
+async fn is_replay(l: &Listings, idempotency: Option<(String, String)>) -> Result<bool, RpcError> {
     write(&l.db, move |t| {
-        commands::replayed(t, &req).map(|r| r.is_some())
+        commands::replayed(t, idempotency.as_ref()).map(|r| r.is_some())
     })
     .await
 }

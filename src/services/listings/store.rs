@@ -1,5 +1,6 @@
 //! `listings.redb`: listings by id, a by-seller index, the users this service has seen deleted
-//! or changed (for its reactions), idempotency records and the outbox.
+//! or changed (for its reactions), the known sellers (a local copy kept from user events),
+//! idempotency records and the outbox.
 
 use super::model::Listing;
 use crate::services::get_value;
@@ -11,11 +12,42 @@ const LISTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("listings");
 const BY_SELLER: TableDefinition<&str, ()> = TableDefinition::new("listings_by_seller");
 /// user id → the newest user event version applied (reactions are idempotent by version).
 const SEEN_USERS: TableDefinition<&str, u64> = TableDefinition::new("seen_users");
+/// user id → (version, [`Known`] as a byte): the local copy of sellers, kept from user events.
+const KNOWN_SELLERS: TableDefinition<&str, (u64, u8)> = TableDefinition::new("known_sellers");
+
+/// What the user events heard so far say about a seller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Known {
+    Enabled,
+    Disabled,
+    /// Final: a deleted user's id is never used again.
+    Deleted,
+}
+
+impl Known {
+    fn byte(self) -> u8 {
+        match self {
+            Known::Enabled => 1,
+            Known::Disabled => 2,
+            Known::Deleted => 3,
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Known> {
+        match b {
+            1 => Some(Known::Enabled),
+            2 => Some(Known::Disabled),
+            3 => Some(Known::Deleted),
+            _ => None,
+        }
+    }
+}
 
 pub fn init(t: &WriteTransaction) -> Result<(), StoreError> {
     t.open_table(LISTINGS)?;
     t.open_table(BY_SELLER)?;
     t.open_table(SEEN_USERS)?;
+    t.open_table(KNOWN_SELLERS)?;
     crate::services::init_idempotency(t)?;
     crate::bus::outbox::init(t)
 }
@@ -33,10 +65,14 @@ pub fn read(t: &ReadTransaction, id: &str) -> Result<Option<Listing>, StoreError
 }
 
 pub fn put(t: &WriteTransaction, l: &Listing) -> Result<(), StoreError> {
+    put_encoded(t, l, &codec::encode(l))
+}
+
+/// [`put`] with the value already encoded by [`codec`] (outside the writer thread).
+pub fn put_encoded(t: &WriteTransaction, l: &Listing, value: &[u8]) -> Result<(), StoreError> {
     t.open_table(BY_SELLER)?
         .insert(seller_key(&l.seller_id, &l.id).as_str(), ())?;
-    t.open_table(LISTINGS)?
-        .insert(l.id.as_str(), codec::encode(l).as_slice())?;
+    t.open_table(LISTINGS)?.insert(l.id.as_str(), value)?;
     Ok(())
 }
 
@@ -68,6 +104,31 @@ pub fn see_user(t: &WriteTransaction, user: &str, version: u64) -> Result<bool, 
         .is_none_or(|v| v < version);
     if newer {
         seen.insert(user, version)?;
+    }
+    Ok(newer)
+}
+
+/// What the local copy holds about seller `user`, if anything.
+pub fn known_seller(t: &ReadTransaction, user: &str) -> Result<Option<Known>, StoreError> {
+    let table = t.open_table(KNOWN_SELLERS)?;
+    let row = table.get(user)?;
+    Ok(row.and_then(|v| Known::from_byte(v.value().1)))
+}
+
+/// Records user event `version` saying `state`; false when it (or a newer one) already was.
+pub fn hear_of_seller(
+    t: &WriteTransaction,
+    user: &str,
+    version: u64,
+    state: Known,
+) -> Result<bool, StoreError> {
+    let mut table = t.open_table(KNOWN_SELLERS)?;
+    let newer = table
+        .get(user)?
+        .map(|v| v.value().0)
+        .is_none_or(|v| v < version);
+    if newer {
+        table.insert(user, (version, state.byte()))?;
     }
     Ok(newer)
 }

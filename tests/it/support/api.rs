@@ -197,6 +197,22 @@ impl Api {
             .collect()
     }
 
+    /// Waits until the listings service's copy of sellers (consumer `listings-sellers`) has
+    /// applied the user event `kind` about `user`: it is in the stream, and the consumer owes
+    /// nothing.
+    pub async fn sellers_copy_heard(&self, kind: &str, user: &str) {
+        self.events_through("SOUK_USERS", kind, user).await;
+        self.until("/api/admin/overview", |r| {
+            r.body["streams"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|s| s["consumers"].as_array().into_iter().flatten())
+                .any(|c| c["name"] == "listings-sellers" && c["lag"] == 0)
+        })
+        .await;
+    }
+
     /// Listings events, after a fresh `listing.created` by `seller` has gone through.
     pub async fn listing_events(&self, seller: &Value) -> Vec<Value> {
         let barrier = self.listing(seller, json!({"title": "barrier"})).await;
