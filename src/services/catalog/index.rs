@@ -409,11 +409,7 @@ impl TextIndex {
 
     /// The rows containing a word that starts with `prefix`.
     fn word(&self, prefix: &str) -> Word<'_> {
-        let mut matching = self
-            .terms
-            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-            .take_while(|(t, _)| t.starts_with(prefix))
-            .map(|(_, id)| &self.postings[*id as usize]);
+        let mut matching = self.starting(prefix);
         let rows = match (matching.next(), matching.next()) {
             (None, _) => Rows::One(&self.empty),
             (Some(p), None) => Rows::One(p),
@@ -427,6 +423,17 @@ impl TextIndex {
         Word { rows, idf }
     }
 
+    /// The postings of every word `prefix` starts, in word order.
+    fn starting<'a, 'p>(
+        &'a self,
+        prefix: &'p str,
+    ) -> impl Iterator<Item = &'a Postings> + use<'a, 'p> {
+        self.terms
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(move |(t, _)| t.starts_with(prefix))
+            .map(|(_, id)| &self.postings[*id as usize])
+    }
+
     /// The union of the postings of every word `prefix` starts, from the cache if the index
     /// has not changed since it was computed.
     fn union(&self, prefix: &str) -> Arc<Postings> {
@@ -434,12 +441,7 @@ impl TextIndex {
         if let Some(u) = lock().get(prefix) {
             return u.clone();
         }
-        let matching = || {
-            self.terms
-                .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-                .take_while(|(t, _)| t.starts_with(prefix))
-                .map(|(_, id)| &self.postings[*id as usize])
-        };
+        let matching = || self.starting(prefix);
         let union = Arc::new(Postings {
             all: matching().map(|p| &p.all).union(),
             title: matching().map(|p| &p.title).union(),
