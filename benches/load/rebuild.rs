@@ -43,6 +43,27 @@ struct RebuildRun {
     applied: u64,
     souk_cpu: Duration,
     nats_cpu: Duration,
+    /// `finish_bulk` (full-text index, secondary indexes, counts, sync), from souk's log.
+    indexing: Option<Duration>,
+}
+
+/// The `took` of the last "rebuilt catalog indexed" line in souk's log (`took=16.8s`,
+/// Rust's `Debug` of a `Duration`).
+fn indexing_time(souk: &Souk) -> Option<Duration> {
+    let line = souk
+        .log()
+        .into_iter()
+        .rev()
+        .find(|l| l.text.contains("rebuilt catalog indexed"))?;
+    let took = line.text.split("took=").nth(1)?.split_whitespace().next()?;
+    let (number, scale) = if let Some(v) = took.strip_suffix("ms") {
+        (v, 1e-3)
+    } else if let Some(v) = took.strip_suffix("µs") {
+        (v, 1e-6)
+    } else {
+        (took.strip_suffix('s')?, 1.0)
+    };
+    Some(Duration::from_secs_f64(number.parse::<f64>().ok()? * scale))
 }
 
 pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
@@ -85,10 +106,11 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
         base_split.push((loaded.apply, loaded.finish));
         let r = ctx.rt.block_on(rebuild_once(&souk))?;
         eprintln!(
-            "  run {}/{runs}: rebuild {:.1?} ({} events/s reported, {} applied); apply_batch \
-             alone {:.0} events/s",
+            "  run {}/{runs}: rebuild {:.1?} (indexing {:.1?}; {} events/s reported, {} applied); \
+             apply_batch alone {:.0} events/s",
             i + 1,
             r.wall,
+            r.indexing,
             r.reported_eps,
             r.applied,
             base[i]
@@ -140,6 +162,20 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
                 secs(&rebuilds.iter().map(|r| r.wall).collect::<Vec<_>>()),
                 secs(&rebuilds.iter().map(|r| r.souk_cpu).collect::<Vec<_>>()),
                 secs(&rebuilds.iter().map(|r| r.nats_cpu).collect::<Vec<_>>()),
+            ],
+            vec![
+                "of which indexing (`finish_bulk`, from souk's log)".into(),
+                String::new(),
+                {
+                    let found: Vec<Duration> = rebuilds.iter().filter_map(|r| r.indexing).collect();
+                    if found.is_empty() {
+                        "not in the log".into()
+                    } else {
+                        secs(&found)
+                    }
+                },
+                String::new(),
+                String::new(),
             ],
             vec![
                 "rebuild, as its progress reports (`events_per_second`)".into(),
@@ -349,7 +385,10 @@ async fn rebuild_once(souk: &Souk) -> anyhow::Result<RebuildRun> {
             Some("done") => {
                 let wall = started.elapsed();
                 let after = cpu()?;
+                // The line is written before the state turns `done`.
+                let indexing = indexing_time(souk);
                 return Ok(RebuildRun {
+                    indexing,
                     wall,
                     reported_eps: r["events_per_second"].as_u64().unwrap_or(0),
                     applied: r["applied"].as_u64().unwrap_or(0),
