@@ -142,7 +142,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "projector",
-        about: "catalog projector catch-up over 200k events vs apply_batch alone (--runs 3)",
+        about: "consumer into SQLite over 200k events: a minimal idempotent handler, the catalog projector, apply_batch alone (--runs 3)",
         run: projector::run,
     },
     // Issue 4: minutes each (a 1M-listing catalog is generated and loaded first).
