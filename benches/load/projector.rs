@@ -262,7 +262,37 @@ async fn ledger_through_consumer(
         .prefix("souk-bench-ledger-")
         .tempdir()?;
     let handler = Arc::new(Ledger::open(&dir.path().join("ledger.sqlite"))?);
-    let name = format!("bench-ledger-{run}");
+    let h = handler.clone();
+    let elapsed = timed_consumer(
+        bus,
+        format!("bench-ledger-{run}"),
+        handler.clone(),
+        last_seq,
+        move || h.position(),
+    )
+    .await?;
+    let rows = handler.rows()?;
+    anyhow::ensure!(
+        rows == EVENTS as i64,
+        "the handler holds {rows} of {EVENTS} rows"
+    );
+    let batches = handler.batches.load(Ordering::Relaxed).max(1);
+    Ok((
+        EVENTS as f64 / elapsed.as_secs_f64(),
+        EVENTS as f64 / batches as f64,
+    ))
+}
+
+/// Runs `handler` behind a fresh durable consumer on the stream until `reached` (its stored
+/// position, read on a blocking thread) is `last_seq`; the time that took. The consumer is
+/// stopped and deleted afterwards.
+async fn timed_consumer(
+    bus: &Bus,
+    name: String,
+    handler: Arc<dyn Handler>,
+    last_seq: u64,
+    reached: impl Fn() -> anyhow::Result<u64> + Clone + Send + 'static,
+) -> anyhow::Result<Duration> {
     let spec = Spec::new(
         name.clone(),
         STREAM.into(),
@@ -273,19 +303,18 @@ async fn ledger_through_consumer(
     let runner = tokio::spawn(consumer::run(
         bus.clone(),
         spec,
-        handler.clone(),
+        handler,
         None,
         cancel.clone(),
     ));
     loop {
-        let h = handler.clone();
-        let reached = tokio::task::spawn_blocking(move || h.position()).await??;
-        if reached >= last_seq {
+        let position = tokio::task::spawn_blocking(reached.clone()).await??;
+        if position >= last_seq {
             break;
         }
         anyhow::ensure!(
             started.elapsed() < TIMEOUT && !runner.is_finished(),
-            "the handler reached {reached} of {last_seq} in {:?}",
+            "{name} reached {position} of {last_seq} in {:?}",
             started.elapsed()
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -299,16 +328,7 @@ async fn ledger_through_consumer(
         .await?
         .delete_consumer(&name)
         .await;
-    let rows = handler.rows()?;
-    anyhow::ensure!(
-        rows == EVENTS as i64,
-        "the handler holds {rows} of {EVENTS} rows"
-    );
-    let batches = handler.batches.load(Ordering::Relaxed).max(1);
-    Ok((
-        EVENTS as f64 / elapsed.as_secs_f64(),
-        EVENTS as f64 / batches as f64,
-    ))
+    Ok(elapsed)
 }
 
 /// A fresh `catalog.sqlite` with the sellers in it.
@@ -340,47 +360,15 @@ async fn through_consumer(
         },
         batches: AtomicU64::new(0),
     });
+    let d = db.clone();
     let name = format!("bench-catalog-listings-{run}");
-    let spec = Spec::new(
-        name.clone(),
-        STREAM.into(),
-        vec!["souk.events.listing.>".into()],
-    );
-    let cancel = CancellationToken::new();
-    let started = Instant::now();
-    let runner = tokio::spawn(consumer::run(
-        bus.clone(),
-        spec,
-        handler.clone(),
-        None,
-        cancel.clone(),
-    ));
-    loop {
-        let db = db.clone();
-        let reached = tokio::task::spawn_blocking(move || db.positions())
-            .await??
+    let elapsed = timed_consumer(bus, name, handler.clone(), last_seq, move || {
+        Ok(d.positions()?
             .into_iter()
             .find(|(stream, _)| stream == "listing")
-            .map_or(0, |(_, seq)| seq);
-        if reached >= last_seq {
-            break;
-        }
-        anyhow::ensure!(
-            started.elapsed() < TIMEOUT && !runner.is_finished(),
-            "the projector reached {reached} of {last_seq} in {:?}",
-            started.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let elapsed = started.elapsed();
-    cancel.cancel();
-    runner.await??;
-    let _ = bus
-        .jetstream
-        .get_stream(STREAM)
-        .await?
-        .delete_consumer(&name)
-        .await;
+            .map_or(0, |(_, seq)| seq))
+    })
+    .await?;
     check_count(&db)?;
     let batches = handler.batches.load(Ordering::Relaxed).max(1);
     Ok((
