@@ -75,7 +75,7 @@ pub async fn start(
     health.expect("startup", "starting");
     let bus_slot = Arc::new(std::sync::OnceLock::new());
     let outbox_slot = Arc::new(std::sync::OnceLock::new());
-    let state = AppState {
+    let state = AppState::new(http::Shared {
         health: health.clone(),
         started,
         bus: bus_slot.clone(),
@@ -84,7 +84,7 @@ pub async fn start(
         security: Arc::new(config.security.clone()),
         gate: Arc::new(http::auth::Gate::new(&config.security)),
         sse: Arc::new(tokio::sync::Semaphore::new(config.security.max_sse)),
-    };
+    });
     let tls = match (&config.security.tls_cert, &config.security.tls_key) {
         (Some(cert), Some(key)) => Some(http::tls::acceptor(cert, key)?),
         _ => None,
