@@ -607,6 +607,19 @@ mod tests {
         next.finish_bulk().unwrap();
         assert!(!next.is_bulk());
         consistent(&next);
+        // The full-text index's larger buffer was for the fill only.
+        let hashsize: Option<i64> = next
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT v FROM items_fts_config WHERE k = 'hashsize'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .unwrap())
+            })
+            .unwrap();
+        assert_eq!(hashsize, Some(1024 * 1024));
         assert_eq!(matches(&next, "cafe"), ["lst_a"]);
         // After the fill, events are applied as on a live generation.
         apply(
