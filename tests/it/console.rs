@@ -273,26 +273,26 @@ async fn flow(b: &B<'_>) {
     b.text("[data-testid=empty]", "No listings yet").await;
     b.click("[data-testid=new-listing]").await;
     b.fill("dialog [data-testid=seller-search]", "Ada").await;
+    // Found and chosen in one step, retried: the picker may still redraw its options (the
+    // answer to the search typed replaces the first, unfiltered list).
     let c = b.c;
     let seller = b
-        .until("Ada among the sellers", || async move {
-            for o in c
-                .find_all(css("dialog [data-testid=field-seller_id] option"))
+        .until("Ada chosen as the seller", || async move {
+            let select = c
+                .find(css("dialog [data-testid=field-seller_id]"))
                 .await
-                .ok()?
-            {
+                .ok()?;
+            let mut ada = None;
+            for o in select.find_all(css("option")).await.ok()? {
                 if o.text().await.ok()?.contains("Ada Lovelace") {
-                    return o.attr("value").await.ok()?;
+                    ada = o.attr("value").await.ok()?;
                 }
             }
-            None
+            let ada = ada?;
+            select.select_by_value(&ada).await.ok()?;
+            (select.prop("value").await.ok()?? == ada).then_some(ada)
         })
         .await;
-    b.el("dialog [data-testid=field-seller_id]")
-        .await
-        .select_by_value(&seller)
-        .await
-        .unwrap();
     b.fill("dialog [data-testid=field-title]", "Brass lantern")
         .await;
     b.fill(

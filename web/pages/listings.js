@@ -23,11 +23,14 @@ export function sellerPicker({ name = 'seller_id', label = 'Seller', required = 
   const select = h('select', { id: sid, name, required, testid: `field-${name}`, 'aria-describedby': `${sid}-error` });
   const find = h('input', { type: 'search', id: findId, testid: 'seller-search', placeholder: 'Type a name or email…', autocomplete: 'off' });
   const status = h('p', { class: 'hint', 'aria-live': 'polite' });
+  let latest = 0; // the newest search: answers to older ones arrive late and are dropped
   async function fill() {
-    const keep = select.value;
+    const asked = ++latest;
     status.textContent = 'Searching…';
     try {
       const page = await api('GET', '/api/users', { query: { q: find.value.trim(), limit: 50 } });
+      if (asked !== latest) return;
+      const keep = select.value;
       const options = page.items.filter((u) => u.enabled || u.id === keep)
         .map((u) => h('option', { value: u.id }, u.email ? `${u.name} · ${u.email}` : u.name));
       select.replaceChildren(any ? h('option', { value: '' }, 'Any seller') : h('option', { value: '' }, options.length ? 'Choose a seller…' : 'No sellers found'), ...options);
@@ -36,7 +39,7 @@ export function sellerPicker({ name = 'seller_id', label = 'Seller', required = 
       status.textContent = options.length ? `${options.length} found` : 'Nobody matches; add the user on the Users page first.';
       select.dispatchEvent(new Event('change'));
     } catch (err) {
-      status.textContent = err.message;
+      if (asked === latest) status.textContent = err.message;
     }
   }
   find.addEventListener('input', debounce(fill));
