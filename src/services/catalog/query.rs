@@ -384,29 +384,30 @@ fn sql_search(
             })
         })
         .flatten();
-    let (count_sql, count_args) = if text.is_none()
-        && s.seller_id.is_none()
-        && s.min_price.is_none()
-        && s.max_price.is_none()
-    {
-        let mut sql = "SELECT coalesce(sum(n), 0) FROM item_counts WHERE status = ?".to_string();
-        let mut a = vec![Value::Text(
-            s.status.clone().unwrap_or_else(|| "active".into()),
-        )];
-        if let Some(v) = &s.listing_type {
-            sql += " AND listing_type = ?";
-            a.push(Value::Text(v.clone()));
+    // The total, or (only when the index did not give it) the query that counts it.
+    let total = counted.ok_or_else(|| {
+        if text.is_none() && s.seller_id.is_none() && s.min_price.is_none() && s.max_price.is_none()
+        {
+            let mut sql =
+                "SELECT coalesce(sum(n), 0) FROM item_counts WHERE status = ?".to_string();
+            let mut a = vec![Value::Text(
+                s.status.clone().unwrap_or_else(|| "active".into()),
+            )];
+            if let Some(v) = &s.listing_type {
+                sql += " AND listing_type = ?";
+                a.push(Value::Text(v.clone()));
+            }
+            (sql, a)
+        } else {
+            (
+                format!(
+                    "SELECT count(*) FROM {from} WHERE {}",
+                    filters.join(" AND ")
+                ),
+                args.clone(),
+            )
         }
-        (sql, a)
-    } else {
-        (
-            format!(
-                "SELECT count(*) FROM {from} WHERE {}",
-                filters.join(" AND ")
-            ),
-            args.clone(),
-        )
-    };
+    });
 
     let order_by = match order {
         Order::PriceAsc => "i.price ASC, i.id ASC",
@@ -438,10 +439,10 @@ fn sql_search(
         let items = stmt
             .query_map(rusqlite::params_from_iter(args.iter()), item)?
             .collect::<Result<Vec<_>, _>>()?;
-        let total = match counted {
-            Some(n) => n,
-            None => c
-                .prepare_cached(&count_sql)?
+        let total = match &total {
+            Ok(n) => *n,
+            Err((count_sql, count_args)) => c
+                .prepare_cached(count_sql)?
                 .query_row(rusqlite::params_from_iter(count_args.iter()), |r| {
                     r.get::<_, i64>(0)
                 })? as u64,
