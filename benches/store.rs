@@ -1,7 +1,8 @@
 //! Durable write throughput of `souk::store::Store` (group commit) against raw redb committing
 //! one transaction per write, at 1, 8 and 64 concurrent writers, in one run on one disk.
-//! Also measures what per-job isolation costs inside a batch, and shows why it is not done
-//! with ephemeral savepoints.
+//! Also compares, on one thread, the store's way of isolating the jobs of a batch (one shared
+//! transaction; a refused job rolls it back and the jobs before it run again) with a transaction
+//! per job, and shows why neither is done with ephemeral savepoints.
 //!
 //! `cargo bench --bench store` prints Markdown tables. Files go under Cargo's target tmp dir,
 //! i.e. on the disk the build uses (not a tmpfs, where fsync would cost nothing).
@@ -131,8 +132,20 @@ fn raw_redb(dir: &tempfile::TempDir, writers: usize, value: Arc<[u8]>) -> f64 {
     writes as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Batches of 64 writes on one thread: isolated (a `Durability::None` transaction per job, the
-/// store's way) vs not isolated (all jobs in one transaction). Both end with one durable commit.
+/// How a batch of jobs is committed, in [`isolation_cost`].
+#[derive(Clone, Copy)]
+enum Batching {
+    /// A `Durability::None` transaction per job, the last one `Immediate` (the store's way
+    /// before jobs shared a transaction).
+    PerJob,
+    /// All jobs in one transaction (the store's way).
+    Shared,
+    /// As `Shared`, but the batch's last job writes and then refuses: the transaction is rolled
+    /// back and the others run again in a new one (what the store does then).
+    SharedLastRefused,
+}
+
+/// Batches of 64 writes on one thread, each batch ending with one durable commit.
 fn isolation_cost(dir: &tempfile::TempDir, value: &[u8]) {
     let db = Database::create(dir.path().join("isolation.redb")).unwrap();
     let txn = db.begin_write().unwrap();
@@ -143,47 +156,67 @@ fn isolation_cost(dir: &tempfile::TempDir, value: &[u8]) {
 
     const BATCH: u64 = 64;
     let mut key = 0u64;
-    let mut measure = |isolated: bool| {
+    let mut measure = |how: Batching| {
         let start = Instant::now();
         let mut writes = 0u64;
         while start.elapsed() < RUN {
-            if isolated {
-                for j in 0..BATCH {
-                    let mut txn = db.begin_write().unwrap();
-                    if j + 1 < BATCH {
-                        txn.set_durability(Durability::None).unwrap();
+            match how {
+                Batching::PerJob => {
+                    for j in 0..BATCH {
+                        let mut txn = db.begin_write().unwrap();
+                        if j + 1 < BATCH {
+                            txn.set_durability(Durability::None).unwrap();
+                        }
+                        txn.open_table(EVENTS).unwrap().insert(key, value).unwrap();
+                        txn.commit().unwrap();
+                        key += 1;
                     }
-                    txn.open_table(EVENTS).unwrap().insert(key, value).unwrap();
+                }
+                Batching::Shared | Batching::SharedLastRefused => {
+                    let mut txn = db.begin_write().unwrap();
+                    for _ in 0..BATCH {
+                        txn.open_table(EVENTS).unwrap().insert(key, value).unwrap();
+                        key += 1;
+                    }
+                    if let Batching::SharedLastRefused = how {
+                        txn.abort().unwrap();
+                        txn = db.begin_write().unwrap();
+                        key -= BATCH;
+                        for _ in 0..BATCH - 1 {
+                            txn.open_table(EVENTS).unwrap().insert(key, value).unwrap();
+                            key += 1;
+                        }
+                        key += 1;
+                    }
                     txn.commit().unwrap();
-                    key += 1;
                 }
-            } else {
-                let txn = db.begin_write().unwrap();
-                for _ in 0..BATCH {
-                    txn.open_table(EVENTS).unwrap().insert(key, value).unwrap();
-                    key += 1;
-                }
-                txn.commit().unwrap();
             }
             writes += BATCH;
         }
         writes as f64 / start.elapsed().as_secs_f64()
     };
-    let (mut isolated, mut shared) = (vec![], vec![]);
+    let hows = [
+        (
+            Batching::PerJob,
+            "a transaction per job (`Durability::None`, the last one `Immediate`)",
+        ),
+        (Batching::Shared, "one transaction for the batch (`Store`)"),
+        (
+            Batching::SharedLastRefused,
+            "one transaction, the last job refused: rolled back, 63 run again",
+        ),
+    ];
+    let mut rates = vec![vec![]; hows.len()];
     for _ in 0..RUNS {
-        isolated.push(measure(true));
-        shared.push(measure(false));
+        for (i, (how, _)) in hows.iter().enumerate() {
+            rates[i].push(measure(*how));
+        }
     }
-    println!("| batches of {BATCH}, one thread | durable writes/s |");
+    println!("| batches of {BATCH}, one thread | jobs/s |");
     println!("| --- | ---: |");
-    println!(
-        "| one transaction per job (`Durability::None`, last one `Immediate`) | {} |",
-        summary(&isolated)
-    );
-    println!(
-        "| one transaction for the batch (no per-job rollback possible) | {} |",
-        summary(&shared)
-    );
+    for ((_, label), rates) in hows.iter().zip(&rates) {
+        println!("| {label} | {} |", summary(rates));
+    }
 }
 
 fn median(xs: &[f64]) -> f64 {

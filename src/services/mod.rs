@@ -110,13 +110,14 @@ pub fn check_version(expected: Option<u64>, current: u64) -> Result<(), u64> {
     }
 }
 
-/// Runs `f` in a shared durable write transaction of `db` and maps a refusal (the service's own
-/// error type) or a store failure to the rpc error the client sees.
+/// Runs `f` in a shared durable write transaction of `db` (see [`crate::store::Store::write`]: it
+/// may run more than once) and maps a refusal (the service's own error type) or a store failure
+/// to the rpc error the client sees.
 pub async fn write<T, E, F>(db: &crate::store::Store, f: F) -> Result<T, crate::bus::rpc::RpcError>
 where
     T: Send + 'static,
     E: Send + 'static + From<crate::store::StoreError> + Into<crate::bus::rpc::RpcError>,
-    F: FnOnce(&redb::WriteTransaction) -> Result<T, E> + Send + 'static,
+    F: Fn(&redb::WriteTransaction) -> Result<T, E> + Send + 'static,
 {
     use crate::store::WriteError;
     db.write(f).await.map_err(|e| match e {

@@ -304,7 +304,14 @@ impl Auth {
                 if admins(t)? > 0 {
                     return Err(AuthError::AlreadySetUp);
                 }
-                let account = insert_account(t, &names, email, Role::Admin, password_hash, &meta)?;
+                let account = insert_account(
+                    t,
+                    &names,
+                    email.clone(),
+                    Role::Admin,
+                    password_hash.clone(),
+                    &meta,
+                )?;
                 new_session(t, lifetimes, &account)
             })
             .await
@@ -475,7 +482,14 @@ impl Auth {
         self.db
             .write(move |t| {
                 let before = store::account(t, &account.id)?.ok_or(AuthError::Unauthenticated)?;
-                set_password(t, &names, &before, password_hash, keep.as_deref(), &meta)?;
+                set_password(
+                    t,
+                    &names,
+                    &before,
+                    password_hash.clone(),
+                    keep.as_deref(),
+                    &meta,
+                )?;
                 Ok(())
             })
             .await
@@ -503,7 +517,10 @@ impl Auth {
         let names = self.names.clone();
         let account = self
             .db
-            .write(move |t| insert_account(t, &names, email, body.role, password_hash, &meta))
+            .write(move |t| {
+                let (email, hash) = (email.clone(), password_hash.clone());
+                insert_account(t, &names, email, body.role, hash, &meta)
+            })
             .await
             .map_err(flatten)?;
         Ok(Account::from(&account))
@@ -560,12 +577,12 @@ impl Auth {
                 if let Some(r) = role {
                     changed.role = r;
                 }
-                if let Some(e) = email {
-                    changed.email = e;
+                if let Some(e) = &email {
+                    changed.email.clone_from(e);
                 }
                 let new_password = password_hash.is_some();
-                if let Some(h) = password_hash {
-                    changed.password_hash = h;
+                if let Some(h) = &password_hash {
+                    changed.password_hash.clone_from(h);
                 }
                 if !new_password && changed.role == before.role && changed.email == before.email {
                     return Ok(before);
@@ -621,7 +638,7 @@ impl Auth {
         let body = check_token(&req.body)?;
         let names = self.names.clone();
         self.db
-            .write(move |t| insert_token(t, &names, body, req.created_by, &meta))
+            .write(move |t| insert_token(t, &names, body.clone(), req.created_by.clone(), &meta))
             .await
             .map_err(flatten)
     }

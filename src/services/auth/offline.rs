@@ -69,7 +69,9 @@ pub async fn create(
     let hash = commands::hash(password.to_string()).await;
     let names = Names::new(&config.prefix);
     let account = db
-        .write(move |t| commands::insert_account(t, &names, email, role, hash, &system()))
+        .write(move |t| {
+            commands::insert_account(t, &names, email.clone(), role, hash.clone(), &system())
+        })
         .await
         .map_err(refused)?;
     Ok(Account::from(&account))
@@ -85,7 +87,7 @@ pub async fn reset_password(config: &Config, email: &str, password: &str) -> any
         let id = store::account_by_email(t, &email)?
             .ok_or(AuthError::NotFound("console account with that email"))?;
         let before = store::account(t, &id)?.ok_or(AuthError::NotFound("account"))?;
-        commands::set_password(t, &names, &before, hash, None, &system())?;
+        commands::set_password(t, &names, &before, hash.clone(), None, &system())?;
         Ok(())
     })
     .await
@@ -112,7 +114,7 @@ pub async fn create_token(
     .map_err(|e| refused(WriteError::Rejected(e)))?;
     let (_lock, db) = open(config).await?;
     let names = Names::new(&config.prefix);
-    db.write(move |t| commands::insert_token(t, &names, body, "system".into(), &system()))
+    db.write(move |t| commands::insert_token(t, &names, body.clone(), "system".into(), &system()))
         .await
         .map_err(refused)
 }

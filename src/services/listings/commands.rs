@@ -108,7 +108,7 @@ pub fn prepare_create(names: &Names, req: &CreateRequest, f: Fields, meta: &Meta
 }
 
 /// Commits a prepared create; answers the listing's JSON (the first reply for a replay).
-pub fn create(t: &WriteTransaction, new: NewListing) -> Result<Vec<u8>, ListingError> {
+pub fn create(t: &WriteTransaction, new: &NewListing) -> Result<Vec<u8>, ListingError> {
     if let Some(first) = replayed(t, new.idempotency.as_ref())? {
         return Ok(serde_json::to_vec(&first).expect("a listing always serialises"));
     }
@@ -118,10 +118,10 @@ pub fn create(t: &WriteTransaction, new: NewListing) -> Result<Vec<u8>, ListingE
         &crate::store::codec::encode_json(&new.json),
     )?;
     outbox::append_prepared(t, &new.event)?;
-    if let Some((key, print)) = new.idempotency {
-        remember(t, &key, print, &new.listing)?;
+    if let Some((key, print)) = &new.idempotency {
+        remember(t, key, print.clone(), &new.listing)?;
     }
-    Ok(new.json)
+    Ok(new.json.clone())
 }
 
 pub fn patch(

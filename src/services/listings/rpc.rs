@@ -32,7 +32,10 @@ pub fn service(listings: Arc<Listings>) -> Service {
             "patch",
             |l, req: PatchRequest, meta: Meta| async move {
                 let names = l.bus.names().clone();
-                write(&l.db, move |t| commands::patch(t, &names, req, &meta)).await
+                write(&l.db, move |t| {
+                    commands::patch(t, &names, req.clone(), &meta)
+                })
+                .await
             },
         )
         .with(
@@ -40,7 +43,10 @@ pub fn service(listings: Arc<Listings>) -> Service {
             "delete",
             |l, req: IdRequest, meta: Meta| async move {
                 let names = l.bus.names().clone();
-                write(&l.db, move |t| commands::delete(t, &names, req, &meta)).await
+                write(&l.db, move |t| {
+                    commands::delete(t, &names, req.clone(), &meta)
+                })
+                .await
             },
         )
         .with(&listings, "get", |l, req: IdRequest, _| async move {
@@ -68,7 +74,7 @@ async fn create(l: &Listings, req: CreateRequest, meta: Meta) -> Result<Vec<u8>,
         }
     }
     let new = commands::prepare_create(l.bus.names(), &req, fields, &meta);
-    write(&l.db, move |t| commands::create(t, new)).await
+    write(&l.db, move |t| commands::create(t, &new)).await
 }
 
 async fn is_replay(l: &Listings, idempotency: Option<(String, String)>) -> Result<bool, RpcError> {

@@ -22,7 +22,7 @@ pub fn service(users: Arc<Users>) -> Service {
             "create",
             |u, req: CreateRequest, meta: Meta| async move {
                 let n = u.names.clone();
-                write(&u.db, move |t| commands::create(t, &n, req, &meta)).await
+                write(&u.db, move |t| commands::create(t, &n, req.clone(), &meta)).await
             },
         )
         .with(
@@ -30,7 +30,7 @@ pub fn service(users: Arc<Users>) -> Service {
             "replace",
             |u, req: ReplaceRequest, meta: Meta| async move {
                 let n = u.names.clone();
-                write(&u.db, move |t| commands::replace(t, &n, req, &meta)).await
+                write(&u.db, move |t| commands::replace(t, &n, req.clone(), &meta)).await
             },
         )
         .with(
@@ -38,7 +38,7 @@ pub fn service(users: Arc<Users>) -> Service {
             "patch",
             |u, req: PatchRequest, meta: Meta| async move {
                 let n = u.names.clone();
-                write(&u.db, move |t| commands::patch(t, &n, req, &meta)).await
+                write(&u.db, move |t| commands::patch(t, &n, req.clone(), &meta)).await
             },
         )
         .with(
@@ -47,7 +47,7 @@ pub fn service(users: Arc<Users>) -> Service {
             |u, req: IdRequest, meta: Meta| async move {
                 let n = u.names.clone();
                 write(&u.db, move |t| {
-                    commands::set_enabled(t, &n, req, false, &meta)
+                    commands::set_enabled(t, &n, req.clone(), false, &meta)
                 })
                 .await
             },
@@ -58,7 +58,7 @@ pub fn service(users: Arc<Users>) -> Service {
             |u, req: IdRequest, meta: Meta| async move {
                 let n = u.names.clone();
                 write(&u.db, move |t| {
-                    commands::set_enabled(t, &n, req, true, &meta)
+                    commands::set_enabled(t, &n, req.clone(), true, &meta)
                 })
                 .await
             },
@@ -68,7 +68,7 @@ pub fn service(users: Arc<Users>) -> Service {
             "delete",
             |u, req: IdRequest, meta: Meta| async move {
                 let n = u.names.clone();
-                write(&u.db, move |t| commands::delete(t, &n, req, &meta)).await
+                write(&u.db, move |t| commands::delete(t, &n, req.clone(), &meta)).await
             },
         )
         .with(&users, "get", |u, req: IdRequest, _| async move {

@@ -4,7 +4,7 @@ use super::*;
 use crate::store::{decode, encode};
 use redb::{ReadableTableMetadata, TableDefinition};
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 const T: TableDefinition<&str, &[u8]> = TableDefinition::new("t");
 
@@ -47,7 +47,7 @@ struct Hold {
 }
 
 async fn hold(store: &Store) -> Hold {
-    let (started, is_started) = oneshot::channel();
+    let (started, mut is_started) = mpsc::unbounded_channel();
     let (release, released) = std::sync::mpsc::channel::<()>();
     let s = store.clone();
     let task = tokio::spawn(async move {
@@ -58,7 +58,7 @@ async fn hold(store: &Store) -> Hold {
         })
         .await
     });
-    is_started.await.unwrap();
+    is_started.recv().await.unwrap();
     Hold { release, task }
 }
 
@@ -83,7 +83,7 @@ impl Hold {
 
 fn spawn_write<T: Send + 'static, E: Send + 'static>(
     store: &Store,
-    f: impl FnOnce(&WriteTransaction) -> Result<T, E> + Send + 'static,
+    f: impl Fn(&WriteTransaction) -> Result<T, E> + Send + 'static,
 ) -> tokio::task::JoinHandle<Result<T, WriteError<E>>> {
     let s = store.clone();
     tokio::spawn(async move { s.write(f).await })
@@ -183,6 +183,99 @@ async fn a_rejected_job_leaves_nothing_and_its_batch_commits() {
     );
 }
 
+/// A write job that counts its runs and answers how many there were.
+fn counted(
+    key: &'static str,
+    runs: &Arc<AtomicUsize>,
+) -> impl Fn(&WriteTransaction) -> Result<usize, String> + Send + 'static {
+    let runs = runs.clone();
+    move |txn| {
+        let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
+        put(txn, key, n as u64).map_err(|e| e.to_string())?;
+        Ok(n)
+    }
+}
+
+#[tokio::test]
+async fn jobs_before_a_rejected_one_run_again_once_and_answer_their_last_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let hold = hold(&store).await;
+    let before = commits(&store);
+    let [a_runs, c_runs, e_runs] = [(); 3].map(|()| Arc::new(AtomicUsize::new(0)));
+    let a = spawn_write(&store, counted("a", &a_runs));
+    let b = spawn_write(&store, |txn| {
+        put(txn, "b", 2).unwrap();
+        Err::<usize, _>("no".to_string())
+    });
+    let c = spawn_write(&store, counted("c", &c_runs));
+    let d = spawn_write(&store, |txn| {
+        put(txn, "d", 4).unwrap();
+        Err::<usize, _>("no".to_string())
+    });
+    let e = spawn_write(&store, counted("e", &e_runs));
+    hold.release_after(&store, 5).await;
+    // The hold and `a` shared the transaction `b` wrote in, so they ran again; `c` ran after
+    // them (they were committed non-durably) and again after `d`. `e` ran once.
+    assert_eq!(a.await.unwrap().unwrap(), 2, "a answers its second run");
+    assert!(matches!(b.await.unwrap(), Err(WriteError::Rejected(_))));
+    assert_eq!(c.await.unwrap().unwrap(), 2);
+    assert!(matches!(d.await.unwrap(), Err(WriteError::Rejected(_))));
+    assert_eq!(e.await.unwrap().unwrap(), 1);
+    assert_eq!(commits(&store), before + 1, "still one durable commit");
+    drop(store);
+    let store = open(&dir);
+    let got = [
+        get(&store, "a").await,
+        get(&store, "b").await,
+        get(&store, "c").await,
+        get(&store, "d").await,
+        get(&store, "e").await,
+    ];
+    assert_eq!(
+        got,
+        [Some(2), None, Some(2), None, Some(1)],
+        "a..e after reopen"
+    );
+}
+
+#[tokio::test]
+async fn a_job_that_fails_when_run_again_is_answered_with_that_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let hold = hold(&store).await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    // Writes on its first run, refuses on its second: what a job reading the clock might do.
+    let flaky = spawn_write(&store, move |txn| {
+        let n = r.fetch_add(1, Ordering::SeqCst) + 1;
+        put(txn, "flaky", n as u64).map_err(|e| e.to_string())?;
+        if n == 2 {
+            Err("changed its mind".to_string())
+        } else {
+            Ok(n)
+        }
+    });
+    let c_runs = Arc::new(AtomicUsize::new(0));
+    let c = spawn_write(&store, counted("c", &c_runs));
+    let b = spawn_write(&store, |txn| {
+        put(txn, "b", 2).unwrap();
+        Err::<usize, _>("no".to_string())
+    });
+    hold.release_after(&store, 3).await;
+    assert!(
+        matches!(flaky.await.unwrap(), Err(WriteError::Rejected(e)) if e == "changed its mind")
+    );
+    assert!(matches!(b.await.unwrap(), Err(WriteError::Rejected(_))));
+    // `c` ran in the shared transaction; the run after `b`'s refusal stopped at `flaky`, before
+    // reaching it; the run after that, without `flaky`, is its second.
+    assert_eq!(c.await.unwrap().unwrap(), 2);
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    assert_eq!(get(&store, "flaky").await, None);
+    assert_eq!(get(&store, "b").await, None);
+    assert_eq!(get(&store, "c").await, Some(2));
+}
+
 #[tokio::test]
 async fn a_panicking_job_is_isolated_and_the_writer_survives() {
     let dir = tempfile::tempdir().unwrap();
@@ -223,7 +316,7 @@ async fn reads_see_acknowledged_writes_and_nothing_earlier() {
     // batch's durable commit has not happened yet. A read must not see "b".
     let hold = hold(&store).await;
     let b = spawn_write(&store, |txn| put(txn, "b", 2));
-    let (in_c, c_running) = oneshot::channel();
+    let (in_c, mut c_running) = mpsc::unbounded_channel();
     let (release_c, c_released) = std::sync::mpsc::channel::<()>();
     let c = spawn_write(&store, move |txn| {
         let _ = in_c.send(());
@@ -231,7 +324,7 @@ async fn reads_see_acknowledged_writes_and_nothing_earlier() {
         put(txn, "c", 3)
     });
     hold.release_after(&store, 2).await;
-    c_running.await.unwrap();
+    c_running.recv().await.unwrap();
     // A fresh redb read transaction would see "b" here (it sees non-durable commits).
     assert_eq!(
         get(&store, "b").await,
@@ -367,7 +460,10 @@ async fn a_failed_commit_fails_its_whole_batch_and_poisons_the_store() {
     let r = spawn_write(&store, |_| Err::<(), _>("rejected"));
     until_queued(&store, 3).await;
     fail_sync.store(true, Ordering::SeqCst);
-    hold.release.send(()).unwrap();
+    // Dropped once sent: the rejection makes the hold run again, and it must not wait then.
+    let release = hold.release;
+    release.send(()).unwrap();
+    drop(release);
     assert!(matches!(
         hold.task.await.unwrap(),
         Err(WriteError::Store(StoreError::Commit { .. }))
