@@ -2,8 +2,10 @@
 //! JetStream publishing to the same server in the same run.
 //!
 //! Each write is what `POST /api/listings` commits: one `Store::write` (group commit) that puts
-//! a listing (`listings::store::put`) and appends its `listing.created` event
-//! (`bus::outbox::append`). `--clients` writers (default 64) share [`EVENTS`] writes while a
+//! a listing (`listings::store::put_encoded`) and appends its `listing.created` event
+//! (`bus::outbox::append_prepared`). As in the listings service, the writing task encodes both
+//! before the job, so the store's one writer thread only inserts. `--clients` writers (default
+//! 64) share [`EVENTS`] writes while a
 //! `Relay` publishes the outbox to a real nats-server (JetStream file store, Souk's default
 //! `sync_interval`). End to end = from the first write until `SOUK_LISTINGS` holds every event.
 //!
@@ -19,7 +21,7 @@ use souk::bus::outbox::{self, Relay};
 use souk::bus::{Bus, Envelope};
 use souk::services::listings::model::Listing;
 use souk::services::listings::store as listings_store;
-use souk::store::{Store, StoreError};
+use souk::store::{Store, StoreError, encode};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
@@ -101,7 +103,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
     let body = format!(
         "{EVENTS} `listing.created` events per measurement ({} B of JSON each), {runs} runs; \
          median (min–max). Each write is one `Store::write` putting a listing and appending its \
-         event with `bus::outbox::append`; the relay publishes to a nats-server with JetStream \
+         event, both encoded by the writing task beforehand as the listings service does \
+         (`put_encoded`, `outbox::append_prepared`); the relay publishes to a nats-server with JetStream \
          file storage and `sync_interval` {} (Souk's default). Baseline: async-nats \
          `send_publish` of the same kind of envelopes with the same headers, acks awaited by a \
          second task (5,000 in flight). Events per fsync in the writes-alone phase: {}; \
@@ -243,7 +246,8 @@ fn new_relay(bus: &Bus, store: &Store) -> Relay {
     }
 }
 
-/// [`EVENTS`] listings and their events, made before the clock starts.
+/// [`EVENTS`] listings and their events, made before the clock starts (the writers encode them
+/// on the clock).
 fn batch(sellers: &[String]) -> Vec<(Listing, Envelope)> {
     (0..EVENTS as u64)
         .map(|i| {
@@ -272,11 +276,12 @@ async fn write_all(
             tokio::spawn(async move {
                 let mut done = 0;
                 for (l, e) in share {
-                    let names = names.clone();
+                    let value = encode(&l);
+                    let event = outbox::prepare(&names, &e.kind, &e.id, e.to_json());
                     store
                         .write(move |t| {
-                            listings_store::put(t, &l)?;
-                            outbox::append(t, &names, &e)?;
+                            listings_store::put_encoded(t, &l, &value)?;
+                            outbox::append_prepared(t, &event)?;
                             Ok::<_, StoreError>(())
                         })
                         .await
