@@ -145,16 +145,10 @@ async fn a_rejected_job_leaves_nothing_and_its_batch_commits() {
     let hold = hold(&store).await;
     let before = commits(&store);
     let a = spawn_write(&store, |txn| put(txn, "a", 1).map_err(|e| e.to_string()));
-    let b = spawn_write(&store, |txn| {
-        put(txn, "b", 2).unwrap();
-        Err::<(), _>("no".to_string())
-    });
+    let b = spawn_write(&store, refuses_after_writing::<()>("b"));
     let c = spawn_write(&store, |txn| put(txn, "c", 3).map_err(|e| e.to_string()));
     // Last in the batch and rejected: the batch still has to end with a durable commit.
-    let d = spawn_write(&store, |txn| {
-        put(txn, "d", 4).unwrap();
-        Err::<(), _>("no".to_string())
-    });
+    let d = spawn_write(&store, refuses_after_writing::<()>("d"));
     hold.release_after(&store, 4).await;
     a.await.unwrap().unwrap();
     assert!(matches!(b.await.unwrap(), Err(WriteError::Rejected(e)) if e == "no"));
@@ -183,6 +177,16 @@ async fn a_rejected_job_leaves_nothing_and_its_batch_commits() {
     );
 }
 
+/// A write job that writes `key` and then refuses with "no".
+fn refuses_after_writing<T>(
+    key: &'static str,
+) -> impl Fn(&WriteTransaction) -> Result<T, String> + Send + 'static {
+    move |txn| {
+        put(txn, key, 0).map_err(|e| e.to_string())?;
+        Err("no".to_string())
+    }
+}
+
 /// A write job that counts its runs and answers how many there were.
 fn counted(
     key: &'static str,
@@ -204,15 +208,9 @@ async fn jobs_before_a_rejected_one_run_again_once_and_answer_their_last_run() {
     let before = commits(&store);
     let [a_runs, c_runs, e_runs] = [(); 3].map(|()| Arc::new(AtomicUsize::new(0)));
     let a = spawn_write(&store, counted("a", &a_runs));
-    let b = spawn_write(&store, |txn| {
-        put(txn, "b", 2).unwrap();
-        Err::<usize, _>("no".to_string())
-    });
+    let b = spawn_write(&store, refuses_after_writing::<usize>("b"));
     let c = spawn_write(&store, counted("c", &c_runs));
-    let d = spawn_write(&store, |txn| {
-        put(txn, "d", 4).unwrap();
-        Err::<usize, _>("no".to_string())
-    });
+    let d = spawn_write(&store, refuses_after_writing::<usize>("d"));
     let e = spawn_write(&store, counted("e", &e_runs));
     hold.release_after(&store, 5).await;
     // The hold and `a` shared the transaction `b` wrote in, so they ran again; `c` ran after
@@ -258,10 +256,7 @@ async fn a_job_that_fails_when_run_again_is_answered_with_that_failure() {
     });
     let c_runs = Arc::new(AtomicUsize::new(0));
     let c = spawn_write(&store, counted("c", &c_runs));
-    let b = spawn_write(&store, |txn| {
-        put(txn, "b", 2).unwrap();
-        Err::<usize, _>("no".to_string())
-    });
+    let b = spawn_write(&store, refuses_after_writing::<usize>("b"));
     hold.release_after(&store, 3).await;
     assert!(
         matches!(flaky.await.unwrap(), Err(WriteError::Rejected(e)) if e == "changed its mind")
