@@ -9,6 +9,7 @@
 
 use serde::Serialize;
 use souk::bus::Envelope;
+use souk::services::catalog::projector::CatalogEvent;
 use std::time::{Duration, UNIX_EPOCH};
 
 pub const SEED: u64 = 0x500C_CA7A_1060;
@@ -837,7 +838,7 @@ impl Market {
     pub fn event_batches(
         &self,
         batch: usize,
-    ) -> impl Iterator<Item = Vec<(Envelope, String, u64)>> + '_ {
+    ) -> impl Iterator<Item = Vec<(CatalogEvent, String, u64)>> + '_ {
         let users = self.sellers.len();
         let total = users + self.listings.len();
         (0..total.div_ceil(batch)).map(move |b| {
@@ -845,10 +846,12 @@ impl Market {
             range
                 .map(|k| {
                     if k < users {
-                        (self.seller_event(k), "user".to_string(), k as u64 + 1)
+                        let e = (&self.seller_event(k)).into();
+                        (e, "user".to_string(), k as u64 + 1)
                     } else {
                         let i = k - users;
-                        (self.listing_event(i), "listing".to_string(), i as u64 + 1)
+                        let e = (&self.listing_event(i)).into();
+                        (e, "listing".to_string(), i as u64 + 1)
                     }
                 })
                 .collect()

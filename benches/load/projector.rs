@@ -22,7 +22,7 @@ use crate::natsd::{Natsd, Sync};
 use crate::report::{Check, Section, median, spread, table};
 use souk::bus::consumer::{self, Delivery, Handler, HandlerError, Spec};
 use souk::bus::{Bus, Envelope};
-use souk::services::catalog::projector::{Projector, apply_batch};
+use souk::services::catalog::projector::{CatalogEvent, Projector, apply_batch};
 use souk::services::catalog::store::Db;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -162,12 +162,12 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
         anyhow::Ok(s.info().await?.state.last_sequence)
     })?;
     // The baseline's input: what the consumer would hand over, stream positions included.
-    let direct: Vec<(Envelope, String, u64)> = listings
+    let direct: Vec<(CatalogEvent, String, u64)> = listings
         .into_iter()
         .enumerate()
         .map(|(i, (_, e))| {
             (
-                e,
+                (&e).into(),
                 "listing".to_string(),
                 last_seq - EVENTS as u64 + 1 + i as u64,
             )
@@ -334,10 +334,10 @@ async fn timed_consumer(
 /// A fresh `catalog.sqlite` with the sellers in it.
 fn fresh_db(dir: &tempfile::TempDir, sellers: &[Envelope]) -> anyhow::Result<Arc<Db>> {
     let db = Db::open(dir.path())?;
-    let users: Vec<(Envelope, String, u64)> = sellers
+    let users: Vec<(CatalogEvent, String, u64)> = sellers
         .iter()
         .enumerate()
-        .map(|(i, e)| (e.clone(), "user".to_string(), i as u64 + 1))
+        .map(|(i, e)| (e.into(), "user".to_string(), i as u64 + 1))
         .collect();
     apply_batch(&db.current(), &users)?;
     Ok(db)
@@ -379,7 +379,7 @@ async fn through_consumer(
 
 fn direct_apply(
     sellers: &[Envelope],
-    events: &[(Envelope, String, u64)],
+    events: &[(CatalogEvent, String, u64)],
     batch: usize,
 ) -> anyhow::Result<f64> {
     let dir = tempfile::Builder::new()

@@ -6,8 +6,11 @@ use serde::{Deserialize, Serialize};
 /// `{"id":"evt_…","type":"listing.created","aggregate":"listing","aggregate_id":"lst_…",
 ///   "version":1,"occurred_at":"…","correlation_id":"req_…","causation_id":"evt_…",
 ///   "actor":"acc_…","data":{…the entity after the change…}}`
+///
+/// `data` is a `serde_json::Value` unless a reader asks for it typed or left unparsed
+/// ([`Envelope::decode_as`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Envelope {
+pub struct Envelope<D = serde_json::Value> {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
@@ -18,7 +21,7 @@ pub struct Envelope {
     pub correlation_id: Option<String>,
     pub causation_id: Option<String>,
     pub actor: String,
-    pub data: serde_json::Value,
+    pub data: D,
 }
 
 /// Who asked, and which request or event led here.
@@ -127,7 +130,21 @@ impl Envelope {
 
     /// Decodes and checks an envelope from the bus. Never panics, whatever the bytes.
     pub fn decode(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
-        let e: Envelope =
+        Envelope::decode_as(bytes)
+    }
+
+    /// The entity in `data`, typed.
+    pub fn data_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, EnvelopeError> {
+        serde_json::from_value(self.data.clone()).map_err(|e| EnvelopeError::Json(e.to_string()))
+    }
+}
+
+impl<'de, D: Deserialize<'de>> Envelope<D> {
+    /// [`Envelope::decode`] with `data` decoded as `D`: a reader that knows its events' types
+    /// can skip the `serde_json::Value`, or borrow `data` unparsed (`&RawValue`) and decode it
+    /// once it knows the aggregate.
+    pub fn decode_as(bytes: &'de [u8]) -> Result<Envelope<D>, EnvelopeError> {
+        let e: Envelope<D> =
             serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Json(e.to_string()))?;
         if !e.id.starts_with("evt_") {
             return Err(EnvelopeError::Invalid("id must start with evt_"));
@@ -143,11 +160,6 @@ impl Envelope {
             return Err(EnvelopeError::Invalid("version starts at 1"));
         }
         Ok(e)
-    }
-
-    /// The entity in `data`, typed.
-    pub fn data_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, EnvelopeError> {
-        serde_json::from_value(self.data.clone()).map_err(|e| EnvelopeError::Json(e.to_string()))
     }
 }
 

@@ -10,9 +10,11 @@ use super::index::{self, Change};
 use super::store::{Db, Generation, sqlite_error};
 use crate::bus::Envelope;
 use crate::bus::consumer::{Delivery, Handler, HandlerError};
+use crate::bus::envelope::EnvelopeError;
 use crate::store::StoreError;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -45,6 +47,60 @@ struct UserData {
     version: u64,
 }
 
+/// An event as the catalog applies it: its type and its data, typed.
+pub struct CatalogEvent {
+    kind: String,
+    data: Data,
+}
+
+enum Data {
+    Listing(ListingData),
+    User(UserData),
+    /// Data that does not fit its type: permanent, it would fail the same way every time.
+    Unfit(String),
+    /// An aggregate the catalog does not keep.
+    Other,
+}
+
+impl CatalogEvent {
+    /// Straight from an event's bytes (the rebuild): `data` is decoded once, into its type,
+    /// instead of into a `serde_json::Value` first (that was ~10 % of a rebuild's CPU).
+    pub fn decode(bytes: &[u8]) -> Result<CatalogEvent, EnvelopeError> {
+        let e = Envelope::<&RawValue>::decode_as(bytes)?;
+        let raw = e.data.get();
+        let data = match Data::of(&e.aggregate, &mut serde_json::Deserializer::from_str(raw)) {
+            // Rare (a poison event): read again through a `Value` so the reason is worded as
+            // the live projector words it, without a position inside `data` alone.
+            Data::Unfit(_) => {
+                let value = serde_json::from_str(raw).unwrap_or(serde_json::Value::Null);
+                Data::of(&e.aggregate, &value)
+            }
+            data => data,
+        };
+        Ok(CatalogEvent { kind: e.kind, data })
+    }
+}
+
+impl From<&Envelope> for CatalogEvent {
+    fn from(e: &Envelope) -> CatalogEvent {
+        CatalogEvent {
+            kind: e.kind.clone(),
+            data: Data::of(&e.aggregate, &e.data),
+        }
+    }
+}
+
+impl Data {
+    fn of<'de, D: serde::Deserializer<'de>>(aggregate: &str, data: D) -> Data {
+        let unfit = |e: D::Error| Data::Unfit(format!("{aggregate} event data: {e}"));
+        match aggregate {
+            "listing" => ListingData::deserialize(data).map_or_else(unfit, Data::Listing),
+            "user" => UserData::deserialize(data).map_or_else(unfit, Data::User),
+            _ => Data::Other,
+        }
+    }
+}
+
 pub struct Projector {
     pub db: Arc<Db>,
     /// Bumped after every applied batch; `GET /api/catalog/{id}?min_version=` waits on it.
@@ -55,9 +111,9 @@ pub struct Projector {
 impl Handler for Projector {
     async fn handle(&self, batch: &[Delivery]) -> Vec<Result<(), HandlerError>> {
         let db = self.db.clone();
-        let events: Vec<(Envelope, String, u64)> = batch
+        let events: Vec<(CatalogEvent, String, u64)> = batch
             .iter()
-            .map(|d| (d.envelope.clone(), stream_of(&d.subject), d.stream_seq))
+            .map(|d| ((&d.envelope).into(), stream_of(&d.subject), d.stream_seq))
             .collect();
         let n = events.len();
         // A rebuild swaps generations only while no batch is in flight.
@@ -91,7 +147,7 @@ fn stream_of(subject: &str) -> String {
 /// is built in one pass when the fill is done.
 pub fn apply_batch(
     generation: &Generation,
-    events: &[(Envelope, String, u64)],
+    events: &[(CatalogEvent, String, u64)],
 ) -> Result<Vec<Result<(), HandlerError>>, StoreError> {
     let path = generation.path().to_path_buf();
     let err = |e| sqlite_error(&path, "applying catalog events", e);
@@ -106,17 +162,16 @@ pub fn apply_batch(
         // The highest sequence applied per stream, written once at the end.
         let mut reached: Vec<(&str, u64)> = Vec::new();
         for (event, stream, seq) in events {
-            let outcome = match event.aggregate.as_str() {
-                "listing" => match ListingData::deserialize(&event.data) {
-                    Ok(l) => apply_listing(&tx, event, &l, &mut text, &mut counts, &mut changes)
-                        .map_err(err)?,
-                    Err(e) => Err(HandlerError::Permanent(format!("listing event data: {e}"))),
-                },
-                "user" => match UserData::deserialize(&event.data) {
-                    Ok(u) => apply_user(&tx, event, &u, &mut counts, &mut changes).map_err(err)?,
-                    Err(e) => Err(HandlerError::Permanent(format!("user event data: {e}"))),
-                },
-                _ => Ok(()),
+            let outcome = match &event.data {
+                Data::Listing(l) => {
+                    apply_listing(&tx, &event.kind, l, &mut text, &mut counts, &mut changes)
+                        .map_err(err)?
+                }
+                Data::User(u) => {
+                    apply_user(&tx, &event.kind, u, &mut counts, &mut changes).map_err(err)?
+                }
+                Data::Unfit(e) => Err(HandlerError::Permanent(e.clone())),
+                Data::Other => Ok(()),
             };
             match reached.iter_mut().find(|(s, _)| *s == stream.as_str()) {
                 Some(r) => r.1 = r.1.max(*seq),
@@ -232,7 +287,7 @@ struct Before {
 
 fn apply_listing(
     tx: &Transaction,
-    event: &Envelope,
+    kind: &str,
     l: &ListingData,
     text: &mut TextChanges,
     counts: &mut Counts,
@@ -266,7 +321,7 @@ fn apply_listing(
         .query_row([&l.seller_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (seller_name, seller_deleted) = seller.unwrap_or_default();
-    let hidden = event.kind == "listing.deleted" || seller_deleted;
+    let hidden = kind == "listing.deleted" || seller_deleted;
     tx.prepare_cached(
         "INSERT INTO items(id, seller_id, seller_name, title, description, listing_type, price,
                            currency, quantity, status, created_at, updated_at, version, hidden)
@@ -339,7 +394,7 @@ fn apply_listing(
 
 fn apply_user(
     tx: &Transaction,
-    event: &Envelope,
+    kind: &str,
     u: &UserData,
     counts: &mut Counts,
     changes: &mut Option<Vec<Change>>,
@@ -351,7 +406,7 @@ fn apply_user(
     if current.is_some_and(|v| v as u64 >= u.version) {
         return Ok(Ok(()));
     }
-    let deleted = event.kind == "user.deleted";
+    let deleted = kind == "user.deleted";
     tx.prepare_cached(
         "INSERT INTO sellers(id, name, version, deleted, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -404,6 +459,13 @@ mod tests {
     use serde_json::json;
 
     type Event = (Envelope, String, u64);
+
+    fn typed(events: &[Event]) -> Vec<(CatalogEvent, String, u64)> {
+        events
+            .iter()
+            .map(|(e, stream, seq)| (e.into(), stream.clone(), *seq))
+            .collect()
+    }
 
     fn user(id: &str, version: u64, kind: &str, name: &str) -> Event {
         let data = json!({"id": id, "name": name, "version": version});
@@ -476,7 +538,7 @@ mod tests {
     }
 
     fn apply(g: &Generation, events: &[Event]) {
-        let outcomes = apply_batch(g, events).unwrap();
+        let outcomes = apply_batch(g, &typed(events)).unwrap();
         assert!(outcomes.iter().all(Result::is_ok));
     }
 
@@ -583,6 +645,112 @@ mod tests {
             ],
         );
         check(g);
+    }
+
+    /// The rebuild reads events from their bytes, the live projector from decoded envelopes:
+    /// both apply the same, down to which events are refused and why.
+    #[test]
+    fn events_read_from_their_bytes_apply_as_decoded_envelopes_do() {
+        let mut events = vec![
+            user("usr_1", 1, "user.created", "Ada"),
+            listing(
+                "lst_a",
+                "usr_1",
+                1,
+                "listing.created",
+                "Café lamp",
+                "active",
+            ),
+            listing(
+                "lst_b",
+                "usr_1",
+                1,
+                "listing.created",
+                "blue chair",
+                "active",
+            ),
+            listing(
+                "lst_b",
+                "usr_1",
+                2,
+                "listing.deleted",
+                "blue chair",
+                "active",
+            ),
+            user("usr_1", 2, "user.updated", "Ada L."),
+        ];
+        // Data that does not fit: a price that is text, a user without a name.
+        let mut bad = listing("lst_c", "usr_1", 1, "listing.created", "kite", "active");
+        bad.0.data["price"] = serde_json::json!("cheap");
+        events.push(bad);
+        let mut nameless = user("usr_2", 1, "user.created", "x");
+        nameless.0.data.as_object_mut().unwrap().remove("name");
+        events.push(nameless);
+        // Not the catalog's: applied as nothing, but still an outcome.
+        let other = Envelope::new("order.created", "ord_1", 1, json!({}), &Meta::default());
+        events.push((other, "order".into(), 1));
+
+        let from_bytes: Vec<(CatalogEvent, String, u64)> = events
+            .iter()
+            .map(|(e, stream, seq)| {
+                let read = CatalogEvent::decode(&e.to_json()).expect("a well-formed envelope");
+                (read, stream.clone(), *seq)
+            })
+            .collect();
+        let rows = |events: &[(CatalogEvent, String, u64)]| {
+            let dir = tempfile::tempdir().unwrap();
+            let db = Db::open(dir.path()).unwrap();
+            let g = db.current();
+            let outcomes: Vec<String> = apply_batch(&g, events)
+                .unwrap()
+                .iter()
+                .map(|o| format!("{o:?}"))
+                .collect();
+            let rows: Vec<(String, String, i64, i64)> = g
+                .read(|c| {
+                    let mut stmt = c
+                        .prepare("SELECT id, seller_name, version, hidden FROM items ORDER BY id")
+                        .unwrap();
+                    Ok(stmt
+                        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                        .unwrap()
+                        .map(Result::unwrap)
+                        .collect())
+                })
+                .unwrap();
+            (outcomes, rows)
+        };
+        let (outcomes, items) = rows(&from_bytes);
+        assert_eq!((outcomes.clone(), items.clone()), rows(&typed(&events)));
+        assert_eq!(
+            items,
+            [
+                ("lst_a".to_string(), "Ada L.".to_string(), 1, 0),
+                ("lst_b".to_string(), "Ada L.".to_string(), 2, 1),
+            ]
+        );
+        assert!(outcomes[5].contains("Permanent") && outcomes[5].contains("listing event data"));
+        assert!(outcomes[6].contains("Permanent") && outcomes[6].contains("user event data"));
+        assert_eq!(outcomes[7], "Ok(())");
+
+        // Bytes that are no envelope are refused as `Envelope::decode` refuses them.
+        let mut unversioned = events[1].0.clone();
+        unversioned.version = 0;
+        for bad in [
+            &b""[..],
+            b"{",
+            b"null",
+            b"{\"id\":1}",
+            &[0xff, 0xfe],
+            &unversioned.to_json(),
+        ] {
+            assert_eq!(
+                CatalogEvent::decode(bad).err(),
+                Envelope::decode(bad).err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

@@ -775,7 +775,11 @@ mod tests {
         let mut rng = Rng(0x5eed);
         // Kept up to date batch by batch by the projector.
         for batch in events(&mut rng, 1500).chunks(37) {
-            let outcomes = apply_batch(&g, batch).unwrap();
+            let batch: Vec<_> = batch
+                .iter()
+                .map(|(e, stream, seq)| (e.into(), stream.clone(), *seq))
+                .collect();
+            let outcomes = apply_batch(&g, &batch).unwrap();
             assert!(outcomes.iter().all(Result::is_ok));
         }
         let deleted = Envelope::new(
@@ -785,7 +789,7 @@ mod tests {
             json!({"id": "usr_3", "name": "S3", "version": 2}),
             &Meta::default(),
         );
-        apply_batch(&g, &[(deleted, "users".into(), 9999)]).unwrap();
+        apply_batch(&g, &[((&deleted).into(), "users".into(), 9999)]).unwrap();
         same_as_fts(&db, &mut rng);
         counts_match(&db, &mut rng);
         // Built from the rows.

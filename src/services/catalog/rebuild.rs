@@ -5,9 +5,9 @@
 //! generation meanwhile. Progress is visible while it runs.
 
 use super::Catalog;
-use super::projector::apply_batch;
+use super::projector::{CatalogEvent, apply_batch};
 use super::store::Generation;
-use crate::bus::{Bus, Envelope};
+use crate::bus::Bus;
 use anyhow::Context;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures::StreamExt;
@@ -188,7 +188,7 @@ async fn copy(
         .with_context(|| format!("reading {stream}"))?;
     let mut messages = consumer.messages().await?;
     let mut last = from - 1;
-    let mut batch: Vec<(Envelope, String, u64)> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<(CatalogEvent, String, u64)> = Vec::with_capacity(BATCH);
     let mut applying = Pipeline {
         catalog,
         target: target.clone(),
@@ -210,7 +210,7 @@ async fn copy(
         if seq > to {
             break;
         }
-        match Envelope::decode(&message.payload) {
+        match CatalogEvent::decode(&message.payload) {
             Ok(e) => batch.push((e, aggregate.clone(), seq)),
             Err(e) => {
                 tracing::warn!(%stream, seq, "rebuild skips an event that is not an envelope: {e}")
@@ -235,7 +235,7 @@ struct Pipeline<'a> {
 
 impl Pipeline<'_> {
     /// Hands `batch` over once the previous one is in.
-    async fn flush(&mut self, batch: &mut Vec<(Envelope, String, u64)>) -> anyhow::Result<()> {
+    async fn flush(&mut self, batch: &mut Vec<(CatalogEvent, String, u64)>) -> anyhow::Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
