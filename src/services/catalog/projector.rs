@@ -399,14 +399,15 @@ fn apply_listing(
 /// [`apply_listing`] into a generation being bulk-filled, which keeps no counts and no text
 /// index until it is finished: one statement, with the version check and the seller's name in
 /// it, instead of reading the row and the seller first (a rebuild applies a million of these).
+/// The seller's fields are scalar subqueries: as `INSERT … SELECT … LEFT JOIN sellers` the same
+/// upsert ran 4.5 times slower than the two reads and the insert it replaces.
 fn bulk_listing(tx: &Transaction, kind: &str, l: &ListingData) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO items(id, seller_id, seller_name, title, description, listing_type, price,
                            currency, quantity, status, created_at, updated_at, version, hidden)
-         SELECT ?1, ?2, coalesce(s.name, ''), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
-                ?13 OR coalesce(s.deleted, 0)
-         FROM (SELECT 1) LEFT JOIN sellers s ON s.id = ?2
-         WHERE true
+         VALUES (?1, ?2, coalesce((SELECT name FROM sellers WHERE id = ?2), ''), ?3, ?4, ?5, ?6,
+                 ?7, ?8, ?9, ?10, ?11, ?12,
+                 ?13 OR coalesce((SELECT deleted FROM sellers WHERE id = ?2), 0))
          ON CONFLICT(id) DO UPDATE SET
             seller_id = excluded.seller_id, seller_name = excluded.seller_name,
             title = excluded.title, description = excluded.description,
