@@ -337,10 +337,10 @@ fn apply_listing(
     counts: &mut Counts,
     changes: &mut Option<Vec<Change>>,
 ) -> rusqlite::Result<Result<(), HandlerError>> {
-    if changes.is_none() {
+    let Some(changes) = changes else {
         bulk_listing(tx, kind, l)?;
         return Ok(Ok(()));
-    }
+    };
     let current: Option<Before> = tx
         .prepare_cached(
             "SELECT rowid, version, title, description, status, listing_type, hidden
@@ -379,9 +379,8 @@ fn apply_listing(
     if !hidden {
         counts.add(&l.status, &l.listing_type, 1);
     }
-    // What the search index needs (nothing while bulk-filling).
-    let indexed = changes.is_some();
-    let new_text = || indexed.then(|| (l.title.clone(), l.description.clone()));
+    // What the search index needs.
+    let new_text = || Some((l.title.clone(), l.description.clone()));
     let (rowid, old_text, new_text) = match current {
         None => {
             let rowid = tx.last_insert_rowid();
@@ -394,7 +393,7 @@ fn apply_listing(
             }
             if b.title != l.title || b.description != l.description {
                 let old = (b.title, b.description);
-                let kept = indexed.then(|| old.clone());
+                let kept = Some(old.clone());
                 text.changed(b.rowid, Some(old));
                 (b.rowid, kept, new_text())
             } else {
@@ -402,19 +401,17 @@ fn apply_listing(
             }
         }
     };
-    if let Some(changes) = changes {
-        changes.push(Change::Item(index::Item {
-            rowid,
-            id: l.id.clone(),
-            seller_id: l.seller_id.clone(),
-            listing_type: l.listing_type.clone(),
-            status: l.status.clone(),
-            price: l.price,
-            hidden,
-            old_text,
-            new_text,
-        }));
-    }
+    changes.push(Change::Item(index::Item {
+        rowid,
+        id: l.id.clone(),
+        seller_id: l.seller_id.clone(),
+        listing_type: l.listing_type.clone(),
+        status: l.status.clone(),
+        price: l.price,
+        hidden,
+        old_text,
+        new_text,
+    }));
     Ok(Ok(()))
 }
 
