@@ -9,6 +9,7 @@
 //! A `Connection` is `Send` but not `Sync`: keep each one on one thread (`spawn_blocking`).
 
 use super::StoreError;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::sync::Arc;
@@ -18,6 +19,21 @@ use std::time::Duration;
 /// never block the writer; this covers checkpoints and a second writer started by mistake.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Plans that do not depend on bound values (SQLite's "query planner stability guarantee").
+///
+/// Without it, SQLite marks a statement to be prepared again whenever a parameter it compared
+/// while planning is bound anew: since 3.4x the planner checks whether an equality's value is
+/// 0 or 1 for its row estimates, which marks nearly every `col = ?`. rusqlite clears the
+/// bindings of a statement it puts back in its cache, and clearing them expires a statement so
+/// marked, so every cached statement was parsed and planned again on every run: ~8 % of
+/// souk's CPU during the catalog search load (`benches/load`, `catalog`, perf). Souk's queries
+/// do not rely on value-dependent plans (there are no `sqlite_stat4` samples to plan from; the
+/// shapes that need a particular index name it).
+fn fixed_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map(|_| ())
+}
+
 /// Opens (creating if needed) the projector's read-write connection: WAL, `synchronous=NORMAL`,
 /// foreign keys on, a busy timeout.
 pub fn open_sqlite(path: &Path) -> Result<Connection, StoreError> {
@@ -25,6 +41,7 @@ pub fn open_sqlite(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(err("opening the SQLite file"))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(err("setting busy_timeout"))?;
+    fixed_plans(&conn).map_err(err("fixing query plans (SQLITE_DBCONFIG_ENABLE_QPSG)"))?;
     // journal_mode answers with the mode in force; a file system without shared memory support
     // silently stays in another mode, which would make readers block the projector.
     let mode: String = conn
@@ -57,6 +74,7 @@ pub fn open_sqlite_reader(path: &Path) -> Result<Connection, StoreError> {
         .map_err(err("opening the SQLite file read-only"))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(err("setting busy_timeout"))?;
+    fixed_plans(&conn).map_err(err("fixing query plans (SQLITE_DBCONFIG_ENABLE_QPSG)"))?;
     Ok(conn)
 }
 
@@ -120,5 +138,52 @@ mod tests {
         assert_eq!(e.path(), path);
         assert!(e.to_string().contains("missing.sqlite"), "{e}");
         assert!(e.to_string().contains("read-only"), "{e}");
+    }
+
+    /// A statement from the cache runs its stored plan again, on the writer and on a reader,
+    /// however its parameters change: it is not parsed and planned again on each run.
+    #[test]
+    fn cached_statements_are_not_prepared_again_per_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.sqlite");
+        let writer = open_sqlite(&path).unwrap();
+        writer
+            .execute_batch(
+                "CREATE TABLE items (id TEXT PRIMARY KEY, status TEXT NOT NULL, price INTEGER
+                     NOT NULL, hidden INTEGER NOT NULL DEFAULT 0);
+                 CREATE INDEX items_status_id ON items(hidden, status, id);
+                 INSERT INTO items VALUES ('a', 'active', 5, 0), ('b', 'sold', 7, 0);",
+            )
+            .unwrap();
+        let reader = open_sqlite_reader(&path).unwrap();
+        // The shapes of a catalog search and of the projector's seller lookup.
+        let shapes = [
+            "SELECT id FROM items WHERE hidden = 0 AND status = ?1 ORDER BY id DESC LIMIT 21",
+            "SELECT id FROM items WHERE hidden = 0 AND status = 'active' AND price >= ?1",
+            "SELECT (SELECT price FROM items WHERE id = ?1)",
+        ];
+        let values = [
+            [
+                rusqlite::types::Value::from("active".to_string()),
+                "sold".to_string().into(),
+            ],
+            [5.into(), 7.into()],
+            ["a".to_string().into(), "b".to_string().into()],
+        ];
+        for conn in [&writer, &reader] {
+            for (sql, values) in shapes.iter().zip(&values) {
+                for v in values.iter().cycle().take(6) {
+                    let mut stmt = conn.prepare_cached(sql).unwrap();
+                    let rows = stmt.query_map([v], |_| Ok(())).unwrap().count();
+                    assert!(rows <= 1, "{sql}");
+                }
+                let stmt = conn.prepare_cached(sql).unwrap();
+                assert_eq!(
+                    stmt.get_status(rusqlite::StatementStatus::RePrepare),
+                    0,
+                    "{sql} was prepared again"
+                );
+            }
+        }
     }
 }
