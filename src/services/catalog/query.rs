@@ -426,9 +426,9 @@ fn sql_search(
             }
         }
     }
-    // The page's bounds are literals, not parameters: SQLite plans with a bound LIMIT's value,
-    // so a statement with `LIMIT ?` is prepared again on every run (its `RePrepare` status
-    // counts each one). The reader's statement cache keeps a page size's statement.
+    // The page's bounds are literals, not parameters: the planner sees the page size (a bound
+    // LIMIT is unknown to it under the fixed plans of `store::sqlite`). The reader's statement
+    // cache keeps a page size's statement.
     let sql = format!(
         "SELECT {COLUMNS} FROM {from} WHERE {} ORDER BY {order_by} LIMIT {} OFFSET {offset}",
         filters.join(" AND "),
