@@ -22,8 +22,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Plans that do not depend on bound values (SQLite's "query planner stability guarantee").
 ///
 /// Without it, SQLite marks a statement to be prepared again whenever a parameter it compared
-/// while planning is bound anew: since 3.4x the planner checks whether an equality's value is
-/// 0 or 1 for its row estimates, which marks nearly every `col = ?`. rusqlite clears the
+/// while planning is bound anew; the bundled SQLite (3.54) checks whether an equality's value
+/// is 0 or 1 for its row estimates, which marks nearly every `col = ?`. rusqlite clears the
 /// bindings of a statement it puts back in its cache, and clearing them expires a statement so
 /// marked, so every cached statement was parsed and planned again on every run: ~8 % of
 /// souk's CPU during the catalog search load (`benches/load`, `catalog`, perf). Souk's queries
