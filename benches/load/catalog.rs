@@ -7,8 +7,8 @@
 //!    as a rebuild does (so the file is exactly what Souk would have built, schema, triggers
 //!    and all) — before souk starts, which then opens that file as its catalog (`Db::open`).
 //! 3. Baselines in the same run: the same searches run in the harness process straight on
-//!    SQLite through `souk::services::catalog::query::search` (the same SQL: the raw query
-//!    ceiling, one thread per core), `GET /healthz` of the same souk (HTTP alone), and
+//!    SQLite through `souk::services::catalog::query::search_json` (the same SQL and the
+//!    same JSON page the catalog service answers: the raw query ceiling, one thread per core), `GET /healthz` of the same souk (HTTP alone), and
 //!    `GET /api/catalog/{id}` (HTTP + the catalog's rpc hop + a primary-key read: everything
 //!    but the search itself). Both souk and the harness wait for the in-memory search index
 //!    (`index.rs`) to be built before measuring.
@@ -372,8 +372,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
     body += &format!(
         "Query mix: {MIX_LEN} queries over {} shapes (below), {clients} keep-alive clients for \
          {} s per run, {runs} runs; median (min–max) over runs. *raw SQL*: the same searches \
-         through `query::search` in the harness process, {threads} threads (one per core), \
-         no HTTP, no rpc. *healthz*: `GET /healthz` of the same souk. *point get*: `GET \
+         through `query::search_json` (the page's JSON, as the catalog service answers it) in \
+         the harness process, {threads} threads (one per core), no HTTP, no rpc. *healthz*: `GET /healthz` of the same souk. *point get*: `GET \
          /api/catalog/{{id}}` (HTTP + rpc + a primary-key read).\n\n",
         SHAPES.len(),
         duration.as_secs()
@@ -402,7 +402,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
     body += "\nSouk's processes during the search runs (CPU from `/proc/<pid>/stat`):\n\n";
     body += &cost_table(&costs, peak);
     body += &format!(
-        "\nPer shape, one query at a time (raw: in-process `query::search`; HTTP: one \
+        "\nPer shape, one query at a time (raw: in-process `query::search_json`; HTTP: one \
          keep-alive client against the otherwise idle souk), {} s or {SHAPE_MAX} queries each. \
          *matches*: `total` of the shape's first query. Terms by share of listings containing \
          them: {}.\n\n",
@@ -701,11 +701,13 @@ fn raw_sequential(db: &Db, qs: &[Query]) -> anyhow::Result<ShapeFigures> {
     while lat.len() < SHAPE_MAX && (lat.is_empty() || started.elapsed() < SHAPE_TIME) {
         let q = &qs[lat.len() % qs.len()];
         let t = Instant::now();
-        let r = search(db, &q.search)?;
+        let page = query::search_json(db, &q.search, limit(&q.search))
+            .map_err(|e| anyhow::anyhow!("raw search {:?}: {e}", q.search))?;
+        let took = t.elapsed();
         if lat.is_empty() {
-            matches = r.total;
+            matches = serde_json::from_slice::<query::Results>(&page)?.total;
         }
-        lat.push(t.elapsed());
+        lat.push(took);
     }
     Ok(shape_figures(lat, matches))
 }
@@ -744,7 +746,7 @@ fn raw_concurrent(db: &Db, mix: &[Query], threads: usize, duration: Duration) ->
                         let q = &mix[n % mix.len()];
                         n += 1;
                         let at = Instant::now();
-                        match query::search(db, &q.search, limit(&q.search)) {
+                        match query::search_json(db, &q.search, limit(&q.search)) {
                             Ok(_) => {
                                 lat.push(at.elapsed().as_micros().min(u32::MAX as u128) as u32)
                             }

@@ -126,8 +126,95 @@ fn item(r: &Row) -> rusqlite::Result<CatalogItem> {
     })
 }
 
+/// A row of [`COLUMNS`] as [`CatalogItem`] encodes it, borrowing its text from SQLite: a
+/// search's page is written straight from the rows, without a `String` per column (the
+/// `page_json_is_catalog_items` test keeps the two encodings the same).
+#[derive(Serialize)]
+struct ItemRef<'a> {
+    id: &'a str,
+    seller_id: &'a str,
+    title: &'a str,
+    description: &'a str,
+    listing_type: &'a str,
+    price: i64,
+    currency: &'a str,
+    quantity: i64,
+    status: &'a str,
+    created_at: &'a str,
+    updated_at: &'a str,
+    version: u64,
+    seller: SellerRef<'a>,
+}
+
+#[derive(Serialize)]
+struct SellerRef<'a> {
+    id: &'a str,
+    name: &'a str,
+}
+
+/// Column `i` of `r` as text, borrowed.
+fn text<'r>(r: &'r Row, i: usize) -> rusqlite::Result<&'r str> {
+    let v = r.get_ref(i)?;
+    v.as_str()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, v.data_type(), e.into()))
+}
+
+/// A search's rows as they are read: each one's JSON, comma-separated, and what a cursor
+/// after it needs.
+#[derive(Default)]
+struct PageRows {
+    json: Vec<u8>,
+    /// Per row: where its JSON ends, its id and its price.
+    rows: Vec<(usize, String, i64)>,
+}
+
+impl PageRows {
+    fn push(&mut self, r: &Row) -> rusqlite::Result<()> {
+        let text = |i| text(r, i);
+        let seller_id = text(1)?;
+        let item = ItemRef {
+            id: text(0)?,
+            seller_id,
+            title: text(2)?,
+            description: text(3)?,
+            listing_type: text(4)?,
+            price: r.get(5)?,
+            currency: text(6)?,
+            quantity: r.get(7)?,
+            status: text(8)?,
+            created_at: text(9)?,
+            updated_at: text(10)?,
+            version: r.get::<_, i64>(11)? as u64,
+            seller: SellerRef {
+                id: seller_id,
+                name: text(12)?,
+            },
+        };
+        if !self.rows.is_empty() {
+            self.json.push(b',');
+        }
+        serde_json::to_writer(&mut self.json, &item)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        self.rows
+            .push((self.json.len(), item.id.to_string(), item.price));
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+}
+
 /// Runs a validated search (the gateway checked the parameters' ranges and values).
 pub fn search(db: &Db, s: &Search, limit: usize) -> Result<Results, QueryError> {
+    let json = search_json(db, s, limit)?;
+    Ok(serde_json::from_slice(&json).expect("a search page decodes as Results"))
+}
+
+/// [`search`] as the rpc answers it: [`Results`] in JSON, each row written straight from
+/// SQLite's columns.
+pub fn search_json(db: &Db, s: &Search, limit: usize) -> Result<Vec<u8>, QueryError> {
+    let limit = limit.max(1);
     // An empty or blank `q` is no text filter; text of punctuation alone matches nothing.
     let text =
         s.q.as_deref()
@@ -136,11 +223,7 @@ pub fn search(db: &Db, s: &Search, limit: usize) -> Result<Results, QueryError> 
             .map(fts_query);
     if let Some(None) = text {
         // Only punctuation: nothing can match.
-        return Ok(Results {
-            items: Vec::new(),
-            next_cursor: None,
-            total: 0,
-        });
+        return Ok(page_json(PageRows::default(), None, 0));
     }
     let text = text.flatten();
     let sort = s.sort.clone().unwrap_or_else(|| {
@@ -161,7 +244,7 @@ pub fn search(db: &Db, s: &Search, limit: usize) -> Result<Results, QueryError> 
     };
 
     let generation = db.current();
-    let (order, mut offset) = match sort.as_str() {
+    let (order, offset) = match sort.as_str() {
         "price_asc" => (Order::PriceAsc, 0),
         "price_desc" => (Order::PriceDesc, 0),
         "relevance" if text.is_some() => {
@@ -181,7 +264,7 @@ pub fn search(db: &Db, s: &Search, limit: usize) -> Result<Results, QueryError> 
         )?,
         _ => None,
     };
-    let (mut items, total) = match found {
+    let (rows, total) = match found {
         Some(found) => found,
         None => sql_search(
             &generation,
@@ -193,25 +276,36 @@ pub fn search(db: &Db, s: &Search, limit: usize) -> Result<Results, QueryError> 
             limit,
         )?,
     };
-    let next_cursor = if items.len() > limit {
-        items.truncate(limit);
-        offset += limit as u64;
-        items.last().map(|last| {
-            encode_cursor(&Position {
-                sort: sort.clone(),
-                id: last.id.clone(),
-                price: last.price,
-                offset,
-            })
+    Ok(finish_page(rows, limit, sort, offset, total))
+}
+
+/// The page's first `limit` rows (of up to `limit + 1` read), with a cursor after them when
+/// there were more.
+fn finish_page(mut rows: PageRows, limit: usize, sort: String, offset: u64, total: u64) -> Vec<u8> {
+    let next_cursor = (rows.len() > limit).then(|| {
+        let (end, id, price) = &rows.rows[limit - 1];
+        rows.json.truncate(*end);
+        encode_cursor(&Position {
+            sort,
+            id: id.clone(),
+            price: *price,
+            offset: offset + limit as u64,
         })
-    } else {
-        None
-    };
-    Ok(Results {
-        items,
-        next_cursor,
-        total,
-    })
+    });
+    page_json(rows, next_cursor, total)
+}
+
+/// `{"items":[…],"next_cursor":…,"total":…}`, as [`Results`] encodes.
+fn page_json(rows: PageRows, next_cursor: Option<String>, total: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows.json.len() + 128);
+    out.extend_from_slice(b"{\"items\":[");
+    out.extend_from_slice(&rows.json);
+    out.extend_from_slice(b"],\"next_cursor\":");
+    serde_json::to_writer(&mut out, &next_cursor).expect("a string encodes");
+    out.extend_from_slice(b",\"total\":");
+    out.extend_from_slice(total.to_string().as_bytes());
+    out.push(b'}');
+    out
 }
 
 /// A text search on the in-memory index (`None` while it is not ready): the page's rows and
@@ -224,9 +318,9 @@ fn indexed(
     position: Option<&Position>,
     offset: u64,
     limit: usize,
-) -> Result<Option<(Vec<CatalogItem>, u64)>, QueryError> {
+) -> Result<Option<(PageRows, u64)>, QueryError> {
     if words.is_empty() {
-        return Ok(Some((Vec::new(), 0)));
+        return Ok(Some((PageRows::default(), 0)));
     }
     let after = match (order, position) {
         (Order::Relevance, _) | (_, None) => None,
@@ -247,7 +341,7 @@ fn indexed(
     };
     let path = generation.path().to_path_buf();
     let found = generation.read(|c| {
-        let run = |ix: &index::TextIndex| -> rusqlite::Result<(Vec<CatalogItem>, u64)> {
+        let run = |ix: &index::TextIndex| -> rusqlite::Result<(PageRows, u64)> {
             let found = ix.search(&request);
             let rowids = match &found.walk {
                 Some(set) => walk_prices(c, &request, position, set)?,
@@ -312,17 +406,17 @@ fn walk_prices(
 }
 
 /// The rows, in the order given; a row hidden since the index was read is left out.
-fn fetch(c: &Connection, rowids: &[i64]) -> rusqlite::Result<Vec<CatalogItem>> {
+fn fetch(c: &Connection, rowids: &[i64]) -> rusqlite::Result<PageRows> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM items i WHERE i.rowid = ?1 AND i.hidden = 0"
     ))?;
-    let mut items = Vec::with_capacity(rowids.len());
+    let mut page = PageRows::default();
     for rowid in rowids {
-        if let Some(item) = stmt.query_row([rowid], item).optional()? {
-            items.push(item);
+        if let Some(r) = stmt.query([rowid])?.next()? {
+            page.push(r)?;
         }
     }
-    Ok(items)
+    Ok(page)
 }
 
 /// The page's rows and `total` straight from SQLite (FTS5 for text).
@@ -334,7 +428,7 @@ fn sql_search(
     position: Option<&Position>,
     offset: u64,
     limit: usize,
-) -> Result<(Vec<CatalogItem>, u64), QueryError> {
+) -> Result<(PageRows, u64), QueryError> {
     let mut from = String::from("items i");
     let mut filters = vec!["i.hidden = 0".to_string(), "i.status = ?".to_string()];
     let mut args: Vec<Value> = Vec::new();
@@ -434,11 +528,14 @@ fn sql_search(
         filters.join(" AND "),
         limit + 1
     );
-    let run = |c: &Connection| -> rusqlite::Result<(Vec<CatalogItem>, u64)> {
+    let run = |c: &Connection| -> rusqlite::Result<(PageRows, u64)> {
         let mut stmt = c.prepare_cached(&sql)?;
-        let items = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), item)?
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut items = PageRows::default();
+        let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
+        while let Some(r) = rows.next()? {
+            items.push(r)?;
+        }
+        drop(rows);
         let total = match &total {
             Ok(n) => *n,
             Err((count_sql, count_args)) => c
@@ -654,24 +751,10 @@ mod tests {
                         Order::Relevance => position.as_ref().map_or(0, |p| p.offset),
                         _ => 0,
                     };
-                    let (mut items, total) =
+                    let (rows, total) =
                         sql_search(&g, &s, text, order, position.as_ref(), offset, limit).unwrap();
-                    let more = items.len() > limit;
-                    items.truncate(limit);
-                    let next_cursor = more.then(|| {
-                        let last = items.last().unwrap();
-                        encode_cursor(&Position {
-                            sort,
-                            id: last.id.clone(),
-                            price: last.price,
-                            offset: offset + limit as u64,
-                        })
-                    });
-                    Results {
-                        items,
-                        next_cursor,
-                        total,
-                    }
+                    let json = finish_page(rows, limit, sort, offset, total);
+                    serde_json::from_slice::<Results>(&json).unwrap()
                 };
                 pages.push(r.items.into_iter().map(|i| i.id).collect());
                 match r.next_cursor {
@@ -796,6 +879,80 @@ mod tests {
         g.build_text_index().unwrap();
         same_as_fts(&db, &mut rng);
         counts_match(&db, &mut rng);
+    }
+
+    #[test]
+    fn page_json_is_catalog_items() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let g = db.current();
+        let mut rng = Rng(0xa11ce);
+        let mut batch = events(&mut rng, 300);
+        // Text that JSON has to escape.
+        let odd = crate::ids::new("lst");
+        let data = json!({
+            "id": odd, "seller_id": "usr_1",
+            "title": "red \"quoted\" back\\slash\ttab 😀", "description": "ctl\u{1}\u{7f} crème",
+            "listing_type": "sale", "price": 0, "currency": "EUR", "quantity": 0,
+            "status": "active",
+            "created_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:00.000Z",
+            "version": 1,
+        });
+        let e = Envelope::new("listing.created", &odd, 1, data, &Meta::default());
+        batch.push((e, "listings".into(), 10_000));
+        let batch: Vec<_> = batch
+            .iter()
+            .map(|(e, stream, seq)| (e.into(), stream.clone(), *seq))
+            .collect();
+        assert!(apply_batch(&g, &batch).unwrap().iter().all(Result::is_ok));
+        let mut searches = queries(&mut rng);
+        searches.extend([
+            Search::default(),
+            Search {
+                q: Some("quoted".into()),
+                ..Search::default()
+            },
+            Search {
+                sort: Some("price_asc".into()),
+                limit: Some(3),
+                ..Search::default()
+            },
+        ]);
+        let mut rows = 0;
+        // The SQL path (FTS5 for text), then the in-memory index.
+        for ready in [false, true] {
+            if ready {
+                g.build_text_index().unwrap();
+            }
+            for s in &searches {
+                let limit = s.limit.unwrap_or(20) as usize;
+                let json = search_json(&db, s, limit).unwrap();
+                let page: Results = serde_json::from_slice(&json).unwrap();
+                // Byte for byte what `Results` encodes (field order, escapes)...
+                assert_eq!(
+                    String::from_utf8(serde_json::to_vec(&page).unwrap()).unwrap(),
+                    String::from_utf8(json).unwrap(),
+                    "{s:?}"
+                );
+                // ...with each row as a point read gives it.
+                for item in &page.items {
+                    assert_eq!(Some(item), get(&db, &item.id).unwrap().as_ref());
+                }
+                rows += page.items.len();
+            }
+        }
+        assert!(rows > 300, "the searches found {rows} rows");
+        let odd_page = search(
+            &db,
+            &Search {
+                q: Some("quoted".into()),
+                ..Search::default()
+            },
+            20,
+        )
+        .unwrap();
+        assert_eq!(odd_page.items.len(), 1);
+        assert_eq!(odd_page.items[0].description, "ctl\u{1}\u{7f} crème");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use super::Catalog;
 use super::query::{self, CatalogItem, QueryError, SORTS, Search};
 use crate::bus::rpc::{FieldError, RpcError, Service};
 use crate::services::{MAX_LIMIT, Page};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,22 +19,29 @@ pub struct GetRequest {
 }
 
 pub fn service(catalog: Arc<Catalog>) -> Service {
+    let c = catalog.clone();
+    // The page is encoded by the search itself, straight from the rows (`query::search_json`).
     Service::new("catalog", "the searchable listing view")
-        .with(&catalog, "search", |c, s: Search, _| async move {
-            validate(&s).map_err(RpcError::validation)?;
-            let limit = Page {
-                limit: s.limit,
-                cursor: None,
+        .raw_op("search", move |s: Search, _| {
+            let c = c.clone();
+            async move {
+                validate(&s).map_err(RpcError::validation)?;
+                let limit = Page {
+                    limit: s.limit,
+                    cursor: None,
+                }
+                .limit();
+                let db = c.db.clone();
+                let found = c
+                    .read("catalog search task", move || {
+                        query::search_json(&db, &s, limit)
+                    })
+                    .await?;
+                found.map(Bytes::from).map_err(|e| match e {
+                    QueryError::BadCursor => RpcError::new(400, "invalid_cursor", e.to_string()),
+                    QueryError::Store(e) => RpcError::internal("catalog search", e),
+                })
             }
-            .limit();
-            let db = c.db.clone();
-            let found = tokio::task::spawn_blocking(move || query::search(&db, &s, limit))
-                .await
-                .map_err(|e| RpcError::internal("catalog search task", e))?;
-            found.map_err(|e| match e {
-                QueryError::BadCursor => RpcError::new(400, "invalid_cursor", e.to_string()),
-                QueryError::Store(e) => RpcError::internal("catalog search", e),
-            })
         })
         .with(&catalog, "get", |c, req: GetRequest, _| async move {
             get(&c, req).await
@@ -62,9 +70,8 @@ pub fn service(catalog: Arc<Catalog>) -> Service {
             "public_page",
             |c, req: super::public::PageRequest, _| async move {
                 let db = c.db.clone();
-                tokio::task::spawn_blocking(move || super::public::page(&db, &req))
-                    .await
-                    .map_err(|e| RpcError::internal("catalog page task", e))?
+                c.read("catalog page task", move || super::public::page(&db, &req))
+                    .await?
                     .map_err(|e| RpcError::internal("catalog page", e))
             },
         )
@@ -73,10 +80,10 @@ pub fn service(catalog: Arc<Catalog>) -> Service {
 async fn get(c: &Catalog, req: GetRequest) -> Result<CatalogItem, RpcError> {
     let deadline = tokio::time::Instant::now() + MAX_WAIT;
     let mut applied = c.applied.subscribe();
-    let read = |db: Arc<super::store::Db>, id: String| async move {
-        tokio::task::spawn_blocking(move || (query::version_of(&db, &id), query::get(&db, &id)))
-            .await
-            .map_err(|e| RpcError::internal("catalog read task", e))
+    let read = |db: Arc<super::store::Db>, id: String| {
+        c.read("catalog read task", move || {
+            (query::version_of(&db, &id), query::get(&db, &id))
+        })
     };
     loop {
         applied.borrow_and_update();

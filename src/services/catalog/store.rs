@@ -80,7 +80,7 @@ DROP TRIGGER IF EXISTS items_au;
 /// few per core only adds switching. Callers beyond this wait for a free one. (An earlier pool
 /// kept 8 but opened one per caller beyond that: under 64 concurrent searches it opened and
 /// closed connections constantly.)
-const READERS: usize = 8;
+pub const READERS: usize = 8;
 
 /// Each reader's page cache (KiB, as `cache_size` takes it negated). Not mapped with `mmap`:
 /// each mapping of the whole file counts in the process's RSS, which read as tens of GiB.
