@@ -388,20 +388,31 @@ impl Generation {
     }
 
     /// Ends a bulk fill: builds the full-text index from the rows in one pass, adds the
-    /// secondary indexes, counts the items, and makes the file durable (`synchronous=NORMAL`, a full checkpoint)
-    /// before anyone can swap it in. Blocking; seconds for a million rows.
+    /// secondary indexes, counts the items, and makes the file durable (`synchronous=NORMAL`, a
+    /// full checkpoint) before anyone can swap it in, and logs how long each of these took.
+    /// Blocking; seconds for a million rows.
     pub fn finish_bulk(&self) -> Result<(), StoreError> {
         let path = &self.path;
+        let mut phases = [std::time::Duration::ZERO; 4];
+        let mut timed = |phase: usize, c: &Connection, sql: &str| {
+            let started = std::time::Instant::now();
+            let done = c.execute_batch(sql);
+            phases[phase] = started.elapsed();
+            done
+        };
         self.write(|c| {
-            c.execute_batch(&format!(
-                "BEGIN;
-                 INSERT INTO items_fts(items_fts, rank) VALUES ('hashsize', {BULK_FTS_HASH});
-                 INSERT INTO items_fts(items_fts) VALUES ('rebuild');
-                 INSERT INTO items_fts(items_fts, rank) VALUES ('hashsize', {FTS_HASH});
-                 {DERIVED}
-                 {RECOUNT}
-                 COMMIT;"
-            ))
+            timed(
+                0,
+                c,
+                &format!(
+                    "BEGIN;
+                     INSERT INTO items_fts(items_fts, rank) VALUES ('hashsize', {BULK_FTS_HASH});
+                     INSERT INTO items_fts(items_fts) VALUES ('rebuild');
+                     INSERT INTO items_fts(items_fts, rank) VALUES ('hashsize', {FTS_HASH});"
+                ),
+            )
+            .and_then(|()| timed(1, c, DERIVED))
+            .and_then(|()| timed(2, c, &format!("{RECOUNT} COMMIT;")))
             .and_then(|()| c.pragma_update(None, "synchronous", "NORMAL"))
             .and_then(|()| tune_writer(c))
             .and_then(|()| {
@@ -411,6 +422,7 @@ impl Generation {
             .map_err(|e| sqlite_error(path, "indexing a rebuilt catalog", e))
         })?;
         // Everything was written without a sync: make it durable before it can be swapped in.
+        let started = std::time::Instant::now();
         std::fs::File::open(path)
             .and_then(|f| f.sync_all())
             .map_err(|e| StoreError::Io {
@@ -418,6 +430,9 @@ impl Generation {
                 during: "syncing a rebuilt catalog",
                 source: Arc::new(e),
             })?;
+        phases[3] = started.elapsed();
+        let [text, indexes, counts, sync] = phases;
+        tracing::info!(?text, ?indexes, ?counts, ?sync, file = %path.display(), "indexed a rebuilt catalog");
         self.bulk.store(false, Ordering::SeqCst);
         Ok(())
     }
