@@ -637,6 +637,14 @@ async fn a_seller_s_listings_follow_their_rename_and_leave_with_them() {
             .await;
         r.problem(404, "not_found");
     }
+    // A deleted seller's listing cannot be made live again.
+    let listing = format!("/api/listings/{}", id(&mine[0]));
+    let r = api.patch(&listing, json!({"status": "active"})).await;
+    assert_eq!(
+        r.problem(422, "unknown_seller")["errors"][0]["field"],
+        "seller_id"
+    );
+    assert_eq!(api.get(&listing).await.entity(200)["version"], 2);
     let r = api.get(&format!("/api/listings/{}", id(&sold))).await;
     assert_eq!(r.body["status"], "sold", "a sold listing stays sold");
     api.until(&format!("/api/catalog/{}", id(&sold)), |r| r.status == 404)

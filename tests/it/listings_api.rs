@@ -624,3 +624,67 @@ async fn unicode_titles_round_trip() {
         );
     }
 }
+
+/// Creates racing their seller's deletion: each is refused (422 `unknown_seller`) or archived by
+/// the deletion's reaction; none stays live. 16 clients keep creating from before the deletion
+/// until each is refused, across the moment the deletion's event reaches the listings service.
+/// (Without the check inside the create's transaction, a dozen stayed active in each round.)
+#[tokio::test]
+async fn creates_racing_a_sellers_deletion_leave_no_live_listing() {
+    let api = Api::start().await;
+    let api = &api;
+    for round in 0..3 {
+        let seller = api.user(&format!("Racer {round}"), None).await;
+        let seller_id = id(&seller);
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let client = |c: usize| async move {
+            let mut answers = Vec::new();
+            for i in 0.. {
+                if std::time::Instant::now() > until {
+                    break;
+                }
+                let body = json!({"seller_id": seller_id, "title": format!("r{c}-{i}"),
+                    "listing_type": "sale", "price": 5});
+                let r = api.post("/api/listings", body).await;
+                let refused = r.status == 422;
+                answers.push(r);
+                if refused {
+                    break;
+                }
+            }
+            answers
+        };
+        let user = format!("/api/users/{}", id(&seller));
+        let (answers, deleted) =
+            tokio::join!(futures::future::join_all((0..16).map(client)), async {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                api.delete(&user).await
+            },);
+        assert_eq!(deleted.status, 204, "{deleted:?}");
+        let answers: Vec<_> = answers.into_iter().flatten().collect();
+        for r in &answers {
+            assert!(
+                r.status == 201 || r.body["code"] == "unknown_seller",
+                "{r:?}"
+            );
+        }
+        assert!(
+            answers.iter().any(|r| r.status == 201),
+            "none was made before the deletion"
+        );
+        assert_eq!(
+            answers.iter().filter(|r| r.status == 422).count(),
+            16,
+            "every client is refused in the end"
+        );
+        api.sellers_copy_heard("user.deleted", id(&seller)).await;
+        let live =
+            |status: &str| format!("/api/listings?seller_id={}&status={status}", id(&seller));
+        api.until(&live("active"), |r| {
+            r.body["items"].as_array().is_some_and(Vec::is_empty)
+        })
+        .await;
+        let r = api.get(&live("reserved")).await;
+        assert_eq!(r.body["items"], json!([]), "round {round}: {r:?}");
+    }
+}

@@ -3,6 +3,7 @@
 use super::error::ListingError;
 use super::model::*;
 use super::store;
+use crate::bus::rpc::FieldError;
 use crate::bus::{Envelope, Meta, Names, outbox};
 use crate::services::{check_version, fingerprint, remember, replay};
 use redb::WriteTransaction;
@@ -112,6 +113,10 @@ pub fn create(t: &WriteTransaction, new: &NewListing) -> Result<Vec<u8>, Listing
     if let Some(first) = replayed(t, new.idempotency.as_ref())? {
         return Ok(serde_json::to_vec(&first).expect("a listing always serialises"));
     }
+    // The seller was checked before this transaction; their deletion may have landed since.
+    if store::seller_deleted(t, &new.listing.seller_id)? {
+        return Err(ListingError::UnknownSeller);
+    }
     store::put_encoded(
         t,
         &new.listing,
@@ -145,9 +150,20 @@ pub fn patch(
         false,
     )
     .map_err(ListingError::Invalid)?;
-    // A listing whose stock reaches 0 is sold.
+    // A listing whose stock reaches 0 is sold; asking for it to be active then is an error.
     if f.quantity == 0 && f.status == "active" {
+        if p.status.as_deref() == Some("active") {
+            return Err(ListingError::Invalid(vec![FieldError {
+                field: "status".into(),
+                message: "a listing with quantity 0 cannot be active; set quantity too".into(),
+            }]));
+        }
         f.status = "sold".into();
+    }
+    // A deleted seller's listings stay archived (their deletion archived them).
+    let live = |s: &str| s == "active" || s == "reserved";
+    if live(&f.status) && !live(&before.status) && store::seller_deleted(t, &before.seller_id)? {
+        return Err(ListingError::UnknownSeller);
     }
     let unchanged = f.title == before.title
         && f.description == before.description
@@ -218,4 +234,126 @@ pub fn archive_seller(
         archived += 1;
     }
     Ok(archived)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::listings::store::Known;
+
+    fn create_for(
+        t: &WriteTransaction,
+        names: &Names,
+        seller: &str,
+    ) -> Result<Listing, ListingError> {
+        let req = CreateRequest {
+            listing: CreateListing {
+                seller_id: seller.into(),
+                title: "Bike".into(),
+                listing_type: "sale".into(),
+                price: 1999,
+                description: None,
+                currency: None,
+                quantity: None,
+            },
+            idempotency_key: None,
+        };
+        let f = new_fields(&req.listing)?;
+        let new = prepare_create(names, &req, f, &Meta::default());
+        create(t, &new)?;
+        Ok(new.listing)
+    }
+
+    fn reactivate(t: &WriteTransaction, names: &Names, id: &str) -> Result<Listing, ListingError> {
+        let req = PatchRequest {
+            id: id.into(),
+            expected_version: None,
+            patch: PatchListing {
+                status: Some("active".into()),
+                ..Default::default()
+            },
+        };
+        patch(t, names, req, &Meta::default())
+    }
+
+    /// A create or re-activation that passed the seller check before the seller's deletion
+    /// reached this store is refused in its own transaction, so none is left live.
+    #[test]
+    fn a_deleted_seller_gets_no_live_listing_whatever_the_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("listings.redb")).unwrap();
+        let names = Names::new("souk");
+        let t = db.begin_write().unwrap();
+        store::init(&t).unwrap();
+        let (gone, copied_gone, alive) = (
+            crate::ids::new("usr"),
+            crate::ids::new("usr"),
+            crate::ids::new("usr"),
+        );
+        let before = create_for(&t, &names, &gone).unwrap();
+        let deleted = Envelope::new("user.deleted", &gone, 2, (), &Meta::default());
+        assert_eq!(archive_seller(&t, &names, &deleted).unwrap(), 1);
+
+        // The reaction ran first: a create and a re-activation are refused.
+        assert!(matches!(
+            create_for(&t, &names, &gone),
+            Err(ListingError::UnknownSeller)
+        ));
+        assert!(matches!(
+            reactivate(&t, &names, &before.id),
+            Err(ListingError::UnknownSeller)
+        ));
+        assert_eq!(
+            store::get(&t, &before.id).unwrap().unwrap().status,
+            "archived"
+        );
+        // Only the copy of sellers has heard of the deletion yet: refused too.
+        store::hear_of_seller(&t, &copied_gone, 3, Known::Deleted).unwrap();
+        assert!(matches!(
+            create_for(&t, &names, &copied_gone),
+            Err(ListingError::UnknownSeller)
+        ));
+        // Other sellers are not affected, and their archived listings may come back.
+        let kept = create_for(&t, &names, &alive).unwrap();
+        let archived = PatchRequest {
+            id: kept.id.clone(),
+            expected_version: None,
+            patch: PatchListing {
+                status: Some("archived".into()),
+                ..Default::default()
+            },
+        };
+        patch(&t, &names, archived, &Meta::default()).unwrap();
+        assert_eq!(reactivate(&t, &names, &kept.id).unwrap().status, "active");
+    }
+
+    #[test]
+    fn active_with_no_stock_is_refused_not_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("listings.redb")).unwrap();
+        let names = Names::new("souk");
+        let t = db.begin_write().unwrap();
+        store::init(&t).unwrap();
+        let l = create_for(&t, &names, &crate::ids::new("usr")).unwrap();
+        let sell_out = |status: Option<&str>| PatchRequest {
+            id: l.id.clone(),
+            expected_version: None,
+            patch: PatchListing {
+                quantity: Some(0),
+                status: status.map(str::to_string),
+                ..Default::default()
+            },
+        };
+        match patch(&t, &names, sell_out(Some("active")), &Meta::default()) {
+            Err(ListingError::Invalid(errors)) => assert_eq!(errors[0].field, "status"),
+            other => panic!("{other:?}"),
+        }
+        // Stock reaching 0 on its own still sells the listing.
+        let sold = patch(&t, &names, sell_out(None), &Meta::default()).unwrap();
+        assert_eq!((sold.status.as_str(), sold.version), ("sold", 2));
+        assert!(matches!(
+            reactivate(&t, &names, &l.id),
+            Err(ListingError::Invalid(_))
+        ));
+    }
 }

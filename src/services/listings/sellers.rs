@@ -14,9 +14,10 @@
 //! down). A create for a seller disabled within that window is accepted, though the disable was
 //! already acknowledged. API.md's "disabled seller → 422" then holds once the event has reached
 //! the copy, not at the instant the disable answered. Why that is acceptable: a disable does not
-//! touch the seller's existing listings (only `user.deleted` archives them, and it also archives
-//! one created in the window, since the reaction runs after the event), so such a listing is
-//! like one created a moment before the disable. As for the reference users/listings system:
+//! touch the seller's existing listings, so such a listing is like one created a moment before
+//! the disable. A deletion leaves no such listing live: the create's own transaction refuses a
+//! seller whose deletion has reached this store (`store::seller_deleted`), and the deletion's
+//! reaction archives any create that committed before it. As for the reference users/listings system:
 //! its users have no disabled state at all (see the `/public` shapes in API.md), and its gateway
 //! answers an unknown user with 404 at create time (NOTES.md), i.e. it checks existence when
 //! asked; its source was not at hand to say more. The strict instant for disables was Souk's own

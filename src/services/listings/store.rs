@@ -108,6 +108,19 @@ pub fn see_user(t: &WriteTransaction, user: &str, version: u64) -> Result<bool, 
     Ok(newer)
 }
 
+/// Whether `user`'s deletion has reached this store: its `user.deleted` was applied (its
+/// listings archived, `seen_users`) or the copy of sellers heard of it. Asked inside the write
+/// transaction of anything that would leave the seller a live listing, so that a create or a
+/// re-activation racing the deletion is either refused here or archived by the reaction after
+/// it (redb runs one write transaction at a time), never left live.
+pub fn seller_deleted(t: &WriteTransaction, user: &str) -> Result<bool, StoreError> {
+    if t.open_table(SEEN_USERS)?.get(user)?.is_some() {
+        return Ok(true);
+    }
+    let known = t.open_table(KNOWN_SELLERS)?.get(user)?.map(|v| v.value().1);
+    Ok(known.and_then(Known::from_byte) == Some(Known::Deleted))
+}
+
 /// What the local copy holds about seller `user`, if anything.
 pub fn known_seller(t: &ReadTransaction, user: &str) -> Result<Option<Known>, StoreError> {
     let table = t.open_table(KNOWN_SELLERS)?;
