@@ -50,7 +50,7 @@ const DRAIN_LIMIT: usize = 64 << 20;
 pub struct BodyLimit(pub usize);
 
 /// The body, at most [`BodyLimit`] bytes (1 MiB by default), else 413.
-async fn read_body(req: Request) -> Result<Bytes, Problem> {
+pub async fn read_body(req: Request) -> Result<Bytes, Problem> {
     use futures::StreamExt;
     let limit = req
         .extensions()

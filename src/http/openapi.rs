@@ -9,6 +9,7 @@ use crate::services::listings::model::{CreateListing, Listing, PatchListing};
 use crate::services::users::model::{CreateUser, PatchUser, ReplaceUser, User};
 use axum::Router;
 use axum::routing::get;
+use std::collections::BTreeMap;
 use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
 };
@@ -389,7 +390,11 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         body: Some("PatchListing"),
         ok: (200, Some("Listing")),
-        errors: &[(404, "not_found"), (412, "precondition_failed")],
+        errors: &[
+            (404, "not_found"),
+            (412, "precondition_failed"),
+            (422, "unknown_seller"),
+        ],
     },
     Route {
         method: "delete",
@@ -536,7 +541,7 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         body: None,
         ok: (200, None),
-        errors: &[(400, "")],
+        errors: &[(400, ""), (413, "")],
     },
     Route {
         method: "post",
@@ -546,7 +551,7 @@ pub const ROUTES: &[Route] = &[
         query: &[],
         body: None,
         ok: (200, None),
-        errors: &[(400, ""), (404, "")],
+        errors: &[(400, ""), (404, ""), (413, "")],
     },
     Route {
         method: "get",
@@ -574,7 +579,10 @@ fn schema_ref(name: &str) -> RefOr<Schema> {
             .required("items")
             .property(
                 "next_cursor",
-                ObjectBuilder::new().schema_type(Type::String),
+                ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                    Type::String,
+                    Type::Null,
+                ])),
             )
             .required("next_cursor")
             .build();
@@ -595,6 +603,36 @@ fn method(m: &str) -> HttpMethod {
         "delete" => HttpMethod::Delete,
         _ => HttpMethod::Get,
     }
+}
+
+/// A route's error statuses, each with every `code` it can carry: its own, then those every
+/// route of its kind shares (a body's, a query's, the gateway's when a service does not answer).
+fn error_codes(r: &Route, rule: super::auth::Access) -> BTreeMap<u16, Vec<&'static str>> {
+    let mut out: BTreeMap<u16, Vec<&'static str>> = BTreeMap::new();
+    let mut add = |status: u16, codes: &'static str| {
+        let list = out.entry(status).or_default();
+        for code in codes.split(", ").filter(|c| !c.is_empty()) {
+            if !list.contains(&code) {
+                list.push(code);
+            }
+        }
+    };
+    for (status, codes) in r.errors {
+        add(*status, codes);
+    }
+    if r.body.is_some() {
+        for (status, codes) in WRITE_ERRORS {
+            add(*status, codes);
+        }
+    }
+    if !r.query.is_empty() {
+        add(422, "validation_failed");
+    }
+    if rule != super::auth::Access::Anyone && r.path.starts_with("/api/") {
+        add(503, "not_ready, service_unavailable");
+        add(504, "timeout");
+    }
+    out
 }
 
 /// The whole document.
@@ -692,36 +730,28 @@ pub fn document() -> OpenApi {
             ok = ok.content("application/json", json(schema));
         }
         op = op.response(r.ok.0.to_string(), ok.build());
-        for (status, codes) in r.errors {
-            let problem = ContentBuilder::new()
-                .schema(Some(schema_ref("Problem")))
+        // The public BFF answers its own errors in the reference gateway's shape.
+        let (error_type, error_schema) = if r.path.starts_with("/public/") {
+            ("application/json", "PublicError")
+        } else {
+            ("application/problem+json", "Problem")
+        };
+        for (status, codes) in error_codes(r, rule) {
+            let content = ContentBuilder::new()
+                .schema(Some(schema_ref(error_schema)))
                 .build();
             let description = if codes.is_empty() {
                 "error".to_string()
             } else {
-                format!("code: {codes}")
+                format!("code: {}", codes.join(", "))
             };
             op = op.response(
                 status.to_string(),
                 ResponseBuilder::new()
                     .description(description)
-                    .content("application/problem+json", problem)
+                    .content(error_type, content)
                     .build(),
             );
-        }
-        if r.body.is_some() {
-            for (status, codes) in WRITE_ERRORS {
-                let problem = ContentBuilder::new()
-                    .schema(Some(schema_ref("Problem")))
-                    .build();
-                op = op.response(
-                    status.to_string(),
-                    ResponseBuilder::new()
-                        .description(format!("code: {codes}"))
-                        .content("application/problem+json", problem)
-                        .build(),
-                );
-            }
         }
         paths = paths.path(r.path, PathItem::new(method(r.method), op.build()));
     }
@@ -731,6 +761,7 @@ pub fn document() -> OpenApi {
     };
     let mut components = ComponentsBuilder::new()
         .schema("Problem", problem_schema())
+        .schema("PublicError", public_error_schema())
         .security_scheme(
             "bearer",
             SecurityScheme::Http(
@@ -798,6 +829,18 @@ pub fn document() -> OpenApi {
 }
 
 /// `{type, title, status, code, detail, errors[]}`
+/// `{"result": false, "error": "…"}`, the reference gateway's error.
+fn public_error_schema() -> Schema {
+    Schema::Object(
+        ObjectBuilder::new()
+            .property("result", ObjectBuilder::new().schema_type(Type::Boolean))
+            .property("error", ObjectBuilder::new().schema_type(Type::String))
+            .required("result")
+            .required("error")
+            .build(),
+    )
+}
+
 fn problem_schema() -> Schema {
     let string = || ObjectBuilder::new().schema_type(Type::String);
     Schema::Object(

@@ -20,7 +20,7 @@ use crate::services::listings::model::{
 use crate::services::users::model::{CreateRequest as CreateUserRequest, CreateUser, User};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{FromRequest, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -68,7 +68,22 @@ fn body(bytes: &Bytes) -> Option<serde_json::Map<String, Value>> {
 
 const NOT_AN_OBJECT: &str = "request body must be a JSON object";
 
-async fn create_user(State(s): State<AppState>, ctx: Ctx, bytes: Bytes) -> Response {
+/// The request body within `http_body_limit` (read as `/api` reads it); a larger one is refused
+/// with 413 in the reference shape.
+struct Raw(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Raw {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, _: &S) -> Result<Raw, Response> {
+        super::extract::read_body(req)
+            .await
+            .map(Raw)
+            .map_err(|p| fail(p.status(), p.0.detail))
+    }
+}
+
+async fn create_user(State(s): State<AppState>, ctx: Ctx, Raw(bytes): Raw) -> Response {
     let Some(o) = body(&bytes) else {
         return fail(StatusCode::BAD_REQUEST, NOT_AN_OBJECT);
     };
@@ -104,7 +119,7 @@ async fn create_user(State(s): State<AppState>, ctx: Ctx, bytes: Bytes) -> Respo
     }
 }
 
-async fn create_listing(State(s): State<AppState>, ctx: Ctx, bytes: Bytes) -> Response {
+async fn create_listing(State(s): State<AppState>, ctx: Ctx, Raw(bytes): Raw) -> Response {
     let Some(o) = body(&bytes) else {
         return fail(StatusCode::BAD_REQUEST, NOT_AN_OBJECT);
     };

@@ -28,6 +28,43 @@ async fn every_documented_route_is_served_and_documented() {
         "a route shares a method and path with another"
     );
 
+    // Each status lists every code it carries: the route's own and the shared ones merged.
+    let codes = |method: &str, path: &str, status: &str| {
+        doc["paths"][path][method]["responses"][status]["description"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} documents no {status}"))
+            .to_string()
+    };
+    let create = codes("post", "/api/listings", "422");
+    for code in [
+        "unknown_seller",
+        "validation_failed",
+        "idempotency_key_reused",
+    ] {
+        assert!(create.contains(code), "POST /api/listings 422: {create}");
+    }
+    assert!(codes("patch", "/api/listings/{id}", "422").contains("unknown_seller"));
+    for (method, path) in [("get", "/api/users"), ("get", "/api/catalog/{id}")] {
+        assert!(
+            codes(method, path, "422").contains("validation_failed"),
+            "{path}"
+        );
+        assert!(codes(method, path, "504").contains("timeout"), "{path}");
+    }
+    let list = &doc["paths"]["/api/users"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
+    assert_eq!(
+        list["properties"]["next_cursor"]["type"],
+        serde_json::json!(["string", "null"]),
+        "{list}"
+    );
+    // The public BFF's own errors are the reference shape, not problem+json.
+    let public = &doc["paths"]["/public/users"]["post"]["responses"]["413"]["content"];
+    assert_eq!(
+        public["application/json"]["schema"]["$ref"], "#/components/schemas/PublicError",
+        "{public}"
+    );
+
     for r in souk::http::openapi::ROUTES {
         assert!(
             doc["paths"][r.path][r.method].is_object(),

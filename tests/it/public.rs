@@ -163,4 +163,29 @@ async fn errors_in_the_reference_shape() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["result"], false);
+
+    // A body over `http_body_limit` (1 MiB): 413, in the same shape, and nothing is made.
+    let big = format!(r#"{{"name": "{}"}}"#, "x".repeat(1 << 20));
+    for path in ["/public/users", "/public/listings"] {
+        let r = souk
+            .http()
+            .post(format!("{}{path}", souk.url))
+            .header("content-type", "application/json")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 413, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/json", "{path}");
+        let (s, b) = (413, r.json::<Value>().await.unwrap());
+        assert_eq!(failed(s, &b), 413, "{path}");
+        assert!(
+            b["error"].as_str().unwrap().contains("http_body_limit"),
+            "{b}"
+        );
+    }
+    let (_, listed) = souk
+        .json(reqwest::Method::GET, "/public/listings?page_size=100", None)
+        .await;
+    assert_eq!(listed["listings"], json!([]), "{listed}");
 }
