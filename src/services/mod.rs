@@ -58,11 +58,21 @@ pub fn fingerprint<T: Serialize>(body: &T) -> String {
         .collect()
 }
 
-/// What a create stored under its idempotency key.
+/// What a create stored under its idempotency key: its reply, or the rule it broke.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct IdempotentReply {
     pub fingerprint: String,
     pub reply: serde_json::Value,
+    /// A create refused by a rule that depends on the moment (`email_taken`, `unknown_seller`):
+    /// a repeat gets the same refusal, even once the rule would let it through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<crate::bus::rpc::RpcError>,
+}
+
+/// The store key of a create's `Idempotency-Key`: per operation and per caller, so one caller's
+/// key never answers another's request (nor replays another's response).
+pub fn idempotency_key(op: &str, meta: &crate::bus::Meta, key: &str) -> String {
+    format!("{op}:{}:{key}", meta.actor.as_deref().unwrap_or("-"))
 }
 
 /// For PATCH fields that may be set to null: absent → `None`, `null` → `Some(None)`.
@@ -145,19 +155,83 @@ pub fn init_idempotency(t: &redb::WriteTransaction) -> Result<(), crate::store::
     Ok(())
 }
 
-/// Looks up a create under its idempotency key: `Ok(None)` when new, `Ok(Some(reply))` for a
-/// replay of the same request, `Err(())` when the key was used with a different request.
+/// What an earlier create under the same idempotency key did.
+#[derive(Debug)]
+pub enum Replay {
+    /// Nothing: this is the first.
+    New,
+    /// The same request was made: its reply.
+    Reply(serde_json::Value),
+    /// The same request was refused: the same refusal.
+    Refused(crate::bus::rpc::RpcError),
+    /// The key was used for a different request.
+    KeyReused,
+}
+
+/// Looks up a create under its idempotency key and the request's fingerprint `print`.
 pub fn replay(
     t: &redb::WriteTransaction,
     key: &str,
     print: &str,
-) -> Result<Result<Option<serde_json::Value>, ()>, crate::store::StoreError> {
+) -> Result<Replay, crate::store::StoreError> {
     let table = t.open_table(IDEMPOTENCY)?;
     Ok(match get_value::<IdempotentReply>(&table, key)? {
-        None => Ok(None),
-        Some(prev) if prev.fingerprint == print => Ok(Some(prev.reply)),
-        Some(_) => Err(()),
+        None => Replay::New,
+        Some(prev) if prev.fingerprint != print => Replay::KeyReused,
+        Some(IdempotentReply {
+            refused: Some(e), ..
+        }) => Replay::Refused(e),
+        Some(prev) => Replay::Reply(prev.reply),
     })
+}
+
+/// The refusals a create remembers under its idempotency key: rules that depend on the moment.
+/// A malformed request is refused the same way every time anyway, and a failure (503, 500) is
+/// not an answer, so a retry may still succeed.
+const REMEMBERED_REFUSALS: &[&str] = &["email_taken", "unknown_seller"];
+
+/// After a create under `idempotency` (key, fingerprint) was refused with `error`, stores that
+/// refusal for its repeats when it is one to remember. Best effort: a store failure is logged,
+/// and the client still gets the refusal it was going to get.
+pub async fn remember_refused(
+    db: &crate::store::Store,
+    idempotency: Option<(String, String)>,
+    error: &crate::bus::rpc::RpcError,
+) {
+    let Some((key, print)) = idempotency else {
+        return;
+    };
+    if !REMEMBERED_REFUSALS.contains(&error.code.as_str()) {
+        return;
+    }
+    let e = error.clone();
+    if let Err(err) = db
+        .write(move |t| remember_refusal(t, &key, print.clone(), &e))
+        .await
+    {
+        tracing::warn!("could not remember a refused create's Idempotency-Key: {err}");
+    }
+}
+
+/// Remembers that a create was refused by `error`, in a transaction of its own (the create's was
+/// rolled back), unless something was stored under the key meanwhile.
+pub fn remember_refusal(
+    t: &redb::WriteTransaction,
+    key: &str,
+    print: String,
+    error: &crate::bus::rpc::RpcError,
+) -> Result<(), crate::store::StoreError> {
+    let mut table = t.open_table(IDEMPOTENCY)?;
+    if redb::ReadableTable::get(&table, key)?.is_some() {
+        return Ok(());
+    }
+    let record = IdempotentReply {
+        fingerprint: print,
+        reply: serde_json::Value::Null,
+        refused: Some(error.clone()),
+    };
+    table.insert(key, crate::store::codec::encode(&record).as_slice())?;
+    Ok(())
 }
 
 /// Remembers a create's reply under its idempotency key (same transaction as the create).
@@ -170,6 +244,7 @@ pub fn remember(
     let reply = IdempotentReply {
         fingerprint: print,
         reply: serde_json::to_value(reply).expect("replies serialise"),
+        refused: None,
     };
     t.open_table(IDEMPOTENCY)?
         .insert(key, crate::store::codec::encode(&reply).as_slice())?;

@@ -585,6 +585,54 @@ async fn an_idempotency_key_replays_the_first_create_and_emits_one_event() {
     assert_eq!(kinds_of(&events, id(&user)), ["user.created"]);
 }
 
+/// API.md: "a repeat with the same key and body returns the first response", a refusal too; and
+/// a key is the caller's own, so another caller's request never gets (or reads) its answer.
+#[tokio::test]
+async fn an_idempotency_key_replays_a_refusal_and_belongs_to_its_caller() {
+    let api = Api::start().await;
+    let holder = api.user("Holder", Some("taken@example.org")).await;
+    let body = json!({"name": "Late", "email": "taken@example.org"});
+    let create = |http: reqwest::Client, key: &'static str| {
+        api.send(
+            http.post(api.url("/api/users"))
+                .header("idempotency-key", key)
+                .json(&body),
+        )
+    };
+    let admin = api.souk.http();
+    create(admin.clone(), "k-1")
+        .await
+        .problem(409, "email_taken");
+    // The email is freed: the repeat still gets the first answer.
+    api.patch(&path(&holder), json!({"email": "moved@example.org"}))
+        .await
+        .entity(200);
+    let again = create(admin.clone(), "k-1").await;
+    again.problem(409, "email_taken");
+    assert_eq!(again.fields(), fields_set(&["email"]));
+
+    // Another caller's request under the same key is a create of its own.
+    let r = api
+        .send(
+            admin
+                .post(api.url("/api/admin/tokens"))
+                .json(&json!({"name": "second script", "role": "editor"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let editor = api.souk.http_as(r.body["token"].as_str().unwrap());
+    let made = create(editor.clone(), "k-1").await.entity(201).clone();
+    assert_eq!(made["email"], "taken@example.org");
+    assert_eq!(create(editor, "k-1").await.entity(201), &made);
+    create(admin.clone(), "k-1")
+        .await
+        .problem(409, "email_taken");
+    // A new key is a new request: the email is the editor's user's now.
+    create(admin, "k-2").await.problem(409, "email_taken");
+    let events = api.user_events().await;
+    assert_eq!(kinds_of(&events, id(&made)), ["user.created"]);
+}
+
 #[tokio::test]
 async fn unicode_names_round_trip_and_can_be_searched() {
     let api = Api::start().await;

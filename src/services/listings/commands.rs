@@ -5,7 +5,7 @@ use super::model::*;
 use super::store;
 use crate::bus::rpc::FieldError;
 use crate::bus::{Envelope, Meta, Names, outbox};
-use crate::services::{check_version, fingerprint, remember, replay};
+use crate::services::{Replay, check_version, fingerprint, idempotency_key, remember, replay};
 use redb::WriteTransaction;
 
 fn emit(
@@ -28,14 +28,19 @@ fn load(t: &WriteTransaction, id: &str, expected: Option<u64>) -> Result<Listing
     Ok(l)
 }
 
-/// The idempotency record's key and the request's fingerprint, when the create sent a key.
-pub fn idempotency(req: &CreateRequest) -> Option<(String, String)> {
-    req.idempotency_key
-        .as_ref()
-        .map(|k| (format!("listings.create:{k}"), fingerprint(&req.listing)))
+/// The idempotency record's key (per caller) and the request's fingerprint, when the create
+/// sent an `Idempotency-Key`.
+pub fn idempotency(req: &CreateRequest, meta: &Meta) -> Option<(String, String)> {
+    req.idempotency_key.as_ref().map(|k| {
+        (
+            idempotency_key("listings.create", meta, k),
+            fingerprint(&req.listing),
+        )
+    })
 }
 
-/// A replayed create: the first reply, or an error when the key was reused for another body.
+/// A replayed create: the first reply, the first refusal, or an error when the key was reused
+/// for another body.
 pub fn replayed(
     t: &WriteTransaction,
     idempotency: Option<&(String, String)>,
@@ -44,11 +49,12 @@ pub fn replayed(
         return Ok(None);
     };
     match replay(t, key, print)? {
-        Ok(None) => Ok(None),
-        Ok(Some(reply)) => serde_json::from_value(reply)
+        Replay::New => Ok(None),
+        Replay::Reply(reply) => serde_json::from_value(reply)
             .map(Some)
             .map_err(|_| ListingError::IdempotencyKeyReused),
-        Err(()) => Err(ListingError::IdempotencyKeyReused),
+        Replay::Refused(e) => Err(ListingError::Replayed(e)),
+        Replay::KeyReused => Err(ListingError::IdempotencyKeyReused),
     }
 }
 
@@ -104,7 +110,7 @@ pub fn prepare_create(names: &Names, req: &CreateRequest, f: Fields, meta: &Meta
         event: outbox::prepare(names, "listing.created", &event_id, event),
         listing: l,
         json,
-        idempotency: idempotency(req),
+        idempotency: idempotency(req, meta),
     }
 }
 

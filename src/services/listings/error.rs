@@ -19,6 +19,9 @@ pub enum ListingError {
     BadCursor,
     #[error("the users service is not available: {0}")]
     UsersUnavailable(String),
+    /// A repeat of a refused create under the same `Idempotency-Key`: the first refusal.
+    #[error(transparent)]
+    Replayed(RpcError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -42,6 +45,7 @@ impl From<ListingError> for RpcError {
             ListingError::IdempotencyKeyReused => RpcError::new(422, "idempotency_key_reused", msg),
             ListingError::BadCursor => RpcError::new(400, "invalid_cursor", msg),
             ListingError::UsersUnavailable(_) => RpcError::new(503, "dependency_unavailable", msg),
+            ListingError::Replayed(e) => e,
             ListingError::Store(e) => RpcError::internal("listings store", e),
         }
     }

@@ -65,16 +65,24 @@ pub fn service(listings: Arc<Listings>) -> Service {
 /// Answers the listing's JSON, encoded once for the store, the event and this reply.
 async fn create(l: &Listings, req: CreateRequest, meta: Meta) -> Result<Vec<u8>, RpcError> {
     let fields = commands::new_fields(&req.listing)?;
-    let idempotency = commands::idempotency(&req);
-    if idempotency.is_none() || !is_replay(l, idempotency).await? {
-        match l.sellers.check(&req.listing.seller_id, &meta).await {
-            Verdict::MaySell => {}
-            Verdict::MayNot => return Err(ListingError::UnknownSeller.into()),
-            Verdict::Unavailable(e) => return Err(ListingError::UsersUnavailable(e).into()),
+    let idempotency = commands::idempotency(&req, &meta);
+    if idempotency.is_none() || !is_replay(l, idempotency.clone()).await? {
+        let refused = match l.sellers.check(&req.listing.seller_id, &meta).await {
+            Verdict::MaySell => None,
+            Verdict::MayNot => Some(ListingError::UnknownSeller.into()),
+            Verdict::Unavailable(e) => Some(ListingError::UsersUnavailable(e).into()),
+        };
+        if let Some(e) = refused {
+            crate::services::remember_refused(&l.db, idempotency, &e).await;
+            return Err(e);
         }
     }
     let new = commands::prepare_create(l.bus.names(), &req, fields, &meta);
-    write(&l.db, move |t| commands::create(t, &new)).await
+    let created = write(&l.db, move |t| commands::create(t, &new)).await;
+    if let Err(e) = &created {
+        crate::services::remember_refused(&l.db, idempotency, e).await;
+    }
+    created
 }
 
 async fn is_replay(l: &Listings, idempotency: Option<(String, String)>) -> Result<bool, RpcError> {

@@ -5,7 +5,7 @@ use super::error::UserError;
 use super::model::*;
 use super::store;
 use crate::bus::{Envelope, Meta, Names, outbox};
-use crate::services::{check_version, fingerprint, remember, replay};
+use crate::services::{Replay, check_version, fingerprint, idempotency_key, remember, replay};
 use redb::WriteTransaction;
 
 fn emit(
@@ -46,21 +46,32 @@ fn ensure_email_free(
     }
 }
 
+/// The idempotency record's key (per caller) and the request's fingerprint, when the create
+/// sent an `Idempotency-Key`.
+pub fn idempotency(req: &CreateRequest, meta: &Meta) -> Option<(String, String)> {
+    req.idempotency_key.as_ref().map(|k| {
+        (
+            idempotency_key("users.create", meta, k),
+            fingerprint(&req.user),
+        )
+    })
+}
+
 pub fn create(
     t: &WriteTransaction,
     names: &Names,
     req: CreateRequest,
     meta: &Meta,
 ) -> Result<User, UserError> {
-    let print = fingerprint(&req.user);
-    let key = req.idempotency_key.map(|k| format!("users.create:{k}"));
-    if let Some(key) = &key {
-        match replay(t, key, &print)? {
-            Ok(None) => {}
-            Ok(Some(reply)) => {
+    let idempotency = idempotency(&req, meta);
+    if let Some((key, print)) = &idempotency {
+        match replay(t, key, print)? {
+            Replay::New => {}
+            Replay::Reply(reply) => {
                 return serde_json::from_value(reply).map_err(|_| UserError::IdempotencyKeyReused);
             }
-            Err(()) => return Err(UserError::IdempotencyKeyReused),
+            Replay::Refused(e) => return Err(UserError::Replayed(e)),
+            Replay::KeyReused => return Err(UserError::IdempotencyKeyReused),
         }
     }
     let body = req.user;
@@ -84,8 +95,8 @@ pub fn create(
     };
     store::put(t, &user, None)?;
     emit(t, names, "user.created", &user, meta)?;
-    if let Some(key) = &key {
-        remember(t, key, print, &user)?;
+    if let Some((key, print)) = idempotency {
+        remember(t, &key, print, &user)?;
     }
     Ok(user)
 }

@@ -21,6 +21,9 @@ pub enum UserError {
     AlreadyEnabled,
     #[error("the cursor is not valid")]
     BadCursor,
+    /// A repeat of a refused create under the same `Idempotency-Key`: the first refusal.
+    #[error(transparent)]
+    Replayed(RpcError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -45,6 +48,7 @@ impl From<UserError> for RpcError {
             UserError::AlreadyDisabled => RpcError::new(409, "already_disabled", msg),
             UserError::AlreadyEnabled => RpcError::new(409, "already_enabled", msg),
             UserError::BadCursor => RpcError::new(400, "invalid_cursor", msg),
+            UserError::Replayed(e) => e,
             UserError::Store(e) => RpcError::internal("users store", e),
         }
     }

@@ -22,7 +22,13 @@ pub fn service(users: Arc<Users>) -> Service {
             "create",
             |u, req: CreateRequest, meta: Meta| async move {
                 let n = u.names.clone();
-                write(&u.db, move |t| commands::create(t, &n, req.clone(), &meta)).await
+                let idempotency = commands::idempotency(&req, &meta);
+                let created =
+                    write(&u.db, move |t| commands::create(t, &n, req.clone(), &meta)).await;
+                if let Err(e) = &created {
+                    crate::services::remember_refused(&u.db, idempotency, e).await;
+                }
+                created
             },
         )
         .with(
