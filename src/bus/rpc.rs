@@ -80,7 +80,8 @@ impl RpcError {
     /// An infrastructure failure: the details go to the log, not to the client.
     pub fn internal(context: &str, err: impl std::fmt::Display) -> RpcError {
         let id = crate::ids::new("err");
-        tracing::error!(error_id = %id, "{context}: {err}");
+        // `{:#}` writes an error's causes too (anyhow's chain), which the log needs.
+        tracing::error!(error_id = %id, "{context}: {err:#}");
         RpcError::new(
             500,
             "internal",

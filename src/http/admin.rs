@@ -191,7 +191,11 @@ async fn dead_letters(
 }
 
 fn letter_id(id: &str) -> Result<u64, Problem> {
-    id.parse().map_err(|_| Problem::not_found("dead letter"))
+    // Stream sequences start at 1.
+    id.parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Problem::not_found("dead letter"))
 }
 
 async fn retry(

@@ -1,4 +1,5 @@
-//! Corners of the contract: If-Match `*`, object-only bodies, PUT's required email, blank `q`.
+//! Corners of the contract: If-Match `*`, object-only bodies, PUT's required email, blank `q`,
+//! dead-letter ids that name no letter.
 
 use crate::support::Souk;
 use reqwest::Method;
@@ -101,4 +102,28 @@ async fn a_blank_q_is_no_text_filter() {
         .json(Method::GET, "/api/catalog?q=%20&sort=relevance", None)
         .await;
     assert_eq!(status, 422, "{body}");
+}
+
+/// Any id that names no dead letter is 404 `not_found`: past the stream's end, 0, not a number.
+/// (Ids past the end and 0 used to answer 500.)
+#[tokio::test]
+async fn dead_letter_ids_that_name_no_letter_are_404() {
+    let souk = Souk::ready().await;
+    for id in ["1", "99", "0", "-1", "abc", "18446744073709551616"] {
+        let path = format!("/api/admin/dead-letters/{id}");
+        let (status, body) = souk.json(Method::DELETE, &path, None).await;
+        assert_eq!(
+            (status, &body["code"]),
+            (404, &json!("not_found")),
+            "DELETE {id}: {body}"
+        );
+        let (status, body) = souk
+            .json(Method::POST, &format!("{path}/retry"), None)
+            .await;
+        assert_eq!(
+            (status, &body["code"]),
+            (404, &json!("not_found")),
+            "retry {id}: {body}"
+        );
+    }
 }
