@@ -681,22 +681,32 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| "size is too large".to_string())
 }
 
-/// Durations like `250ms`, `10s`, `2m`, `1h`.
+/// Durations like `250ms`, `10s`, `2m`, `1h`, `30d`; at most [`MAX_DURATION_DAYS`] days.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: u64 = num
         .parse()
-        .map_err(|_| "expected a duration like 500ms, 10s or 2m".to_string())?;
-    Ok(match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return Err("expected a duration with a unit: ms, s, m or h".into()),
-    })
+        .map_err(|_| "expected a duration like 500ms, 10s, 2m or 30d".to_string())?;
+    let millis_per_unit: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err("expected a duration with a unit: ms, s, m, h or d".into()),
+    };
+    let max = MAX_DURATION_DAYS * 86_400_000;
+    match n.checked_mul(millis_per_unit) {
+        Some(ms) if ms <= max => Ok(Duration::from_millis(ms)),
+        _ => Err(format!("too long: at most {MAX_DURATION_DAYS}d")),
+    }
 }
+
+/// The longest duration any setting takes (ten years): longer ones are mistakes, and some
+/// (nats-server's `sync_interval`) would not parse downstream.
+pub const MAX_DURATION_DAYS: u64 = 3650;
 
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
@@ -779,6 +789,23 @@ mod tests {
         assert!(parse_size("12 parsecs").is_err());
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert!(parse_duration("10").is_err());
+        // README's `souk admin token create --expires-in 30d`.
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(
+            parse_duration("3650d").unwrap(),
+            Duration::from_secs(3650 * 86_400)
+        );
+        // Beyond ten years (or past u64 milliseconds) is an error, not an overflow.
+        assert!(
+            parse_duration("3651d")
+                .unwrap_err()
+                .contains("at most 3650d")
+        );
+        assert!(parse_duration("99999999999999h").is_err());
+        assert!(parse_duration("18446744073709551615d").is_err());
     }
 
     #[test]

@@ -60,7 +60,13 @@ pub fn access(method: &Method, path: &str, catalog_public: bool) -> Access {
         "/api/auth/setup" | "/api/auth/login" => Access::Anyone,
         "/metrics" => Access::LoopbackOrSignedIn,
         p if p.starts_with("/api/auth/") => Access::SignedIn,
-        p if p.starts_with("/api/catalog") && read && catalog_public => Access::Anyone,
+        // The catalog's reads, in both its shapes (API.md: /public reads follow `catalog_public`).
+        p if (p.starts_with("/api/catalog") || p == "/public/listings")
+            && read
+            && catalog_public =>
+        {
+            Access::Anyone
+        }
         p if p.starts_with("/api/admin/accounts") || p.starts_with("/api/admin/tokens") => {
             Access::Role(Role::Admin)
         }
@@ -358,6 +364,15 @@ mod tests {
             Access::Role(Role::Viewer)
         );
         assert_eq!(access(&get, "/api/catalog/{id}", true), Access::Anyone);
+        assert_eq!(access(&get, "/public/listings", true), Access::Anyone);
+        assert_eq!(
+            access(&get, "/public/listings", false),
+            Access::Role(Role::Viewer)
+        );
+        assert_eq!(
+            access(&post, "/public/listings", true),
+            Access::Role(Role::Editor)
+        );
         assert_eq!(
             access(&get, "/api/admin/tokens", false),
             Access::Role(Role::Admin)

@@ -653,7 +653,9 @@ pub fn document() -> OpenApi {
             Access::Role(role) => format!(
                 "Needs the `{}` role or higher.{}",
                 role.as_str(),
-                if r.path.starts_with("/api/catalog") {
+                if r.path.starts_with("/api/catalog")
+                    || r.path == "/public/listings" && r.method == "get"
+                {
                     " Open to anyone when `catalog_public` is true."
                 } else {
                     ""

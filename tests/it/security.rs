@@ -703,6 +703,20 @@ async fn limits_headers_cors_and_a_public_catalog_are_configurable() {
             .unwrap()
             .contains("frame-ancestors 'none'")
     );
+    // Its /public shape too (API.md: reads follow `catalog_public`); writes still need a token.
+    let (s, _, b) = send(
+        souk.anonymous()
+            .get(format!("{}/public/listings", souk.url)),
+    )
+    .await;
+    assert_eq!((s.as_u16(), &b["result"]), (200, &json!(true)), "{b}");
+    let (s, _, _) = send(
+        souk.anonymous()
+            .post(format!("{}/public/users", souk.url))
+            .json(&json!({"name": "Anon"})),
+    )
+    .await;
+    assert_eq!(s, 401, "public writes need a token");
     let (s, _, _) = send(souk.anonymous().get(format!("{}/api/users", souk.url))).await;
     assert_eq!(s, 401, "only the catalog is public");
 
