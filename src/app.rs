@@ -147,7 +147,13 @@ async fn connect(
     interrupt: &CancellationToken,
 ) -> Result<(Option<Arc<Broker>>, Bus), StartError> {
     if !config.nats.bundled() {
-        tracing::info!(urls = %config.nats.urls.join(","), "using existing NATS; no bundled server");
+        let urls: Vec<String> = config
+            .nats
+            .urls
+            .iter()
+            .map(|u| crate::config::redact_url(u))
+            .collect();
+        tracing::info!(urls = %urls.join(","), "using existing NATS; no bundled server");
         let target = bus::Target::External(&config.nats);
         let bus = bus::connect(target, &config.prefix, health, interrupt)
             .await

@@ -119,7 +119,7 @@ pub const KEYS: &[Key] = &[
     key(
         "nats_url",
         "",
-        "Existing NATS servers (comma-separated); empty starts the bundled server.",
+        "Existing NATS servers (comma-separated); empty starts the bundled server. A `user:password@` in a URL works as nats_user/nats_password and is never shown.",
     ),
     key("nats_user", "", "User name for `nats_url`."),
     Key {
@@ -357,10 +357,19 @@ impl Config {
         let get = |name: &'static str| &values[name];
         let invalid = |name: &'static str, why: String| {
             let (value, origin) = get(name);
+            let value = match KEYS.iter().find(|k| k.name == name) {
+                Some(k) if k.secret => "********".to_string(),
+                _ if name == "nats_url" => value
+                    .split(',')
+                    .map(redact_url)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => value.clone(),
+            };
             ConfigError::Invalid {
                 key: name,
                 env: env_var(name),
-                value: value.clone(),
+                value,
                 origin: origin.clone(),
                 why,
             }
@@ -401,23 +410,31 @@ impl Config {
             ));
         }
         let services = parse_services(&text("services")).map_err(|why| invalid("services", why))?;
-        let urls: Vec<String> = text("nats_url")
+        let mut urls: Vec<String> = text("nats_url")
             .split(',')
             .map(|u| u.trim().to_string())
             .filter(|u| !u.is_empty())
             .collect();
-        for url in &urls {
+        let mut from_url: Option<(String, String)> = None;
+        for url in &mut urls {
             if !(url.starts_with("nats://") || url.starts_with("tls://")) {
                 return Err(invalid(
                     "nats_url",
-                    format!("`{url}` must start with nats:// or tls://"),
+                    format!("`{}` must start with nats:// or tls://", redact_url(url)),
                 ));
             }
+            if let Some((clean, user, password)) = split_credentials(url) {
+                *url = clean;
+                from_url = Some((user, password));
+            }
         }
+        let (url_user, url_password) = from_url.unzip();
         let nats = NatsConfig {
             urls,
-            user: opt("nats_user"),
-            password: opt("nats_password"),
+            // `nats://user:password@host` works like nats_user and nats_password (which win), and
+            // the URL is kept without them, so they never reach a log line or /readyz.
+            user: opt("nats_user").or(url_user),
+            password: opt("nats_password").or(url_password),
             creds_file: path("nats_creds_file"),
             tls_ca_file: path("nats_tls_ca_file"),
             tls_cert_file: path("nats_tls_cert_file"),
@@ -541,8 +558,16 @@ impl Config {
         let mut out = String::new();
         for k in KEYS {
             let value = &self.values[k.name];
+            let redacted;
             let shown = if k.secret && !value.is_empty() {
                 "********"
+            } else if k.name == "nats_url" {
+                redacted = value
+                    .split(',')
+                    .map(redact_url)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                &redacted
             } else {
                 value
             };
@@ -681,6 +706,36 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| "size is too large".to_string())
 }
 
+/// `url` with any user and password replaced by `********`, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split('/').next().and_then(|a| a.rsplit_once('@')) {
+            Some((_, host)) => {
+                let path = &rest[rest.find('/').unwrap_or(rest.len())..];
+                format!("{scheme}://********@{host}{path}")
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// A NATS URL's user and password (percent-decoded) and the URL without them, when it has both.
+/// A user alone (a token) stays in the URL, as NATS reads it.
+fn split_credentials(text: &str) -> Option<(String, String, String)> {
+    let mut url = url::Url::parse(text).ok()?;
+    let password = url.password()?.to_string();
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let (user, password) = (decode(url.username()), decode(&password));
+    url.set_username("").ok()?;
+    url.set_password(None).ok()?;
+    Some((url.to_string(), user, password))
+}
+
 /// Durations like `250ms`, `10s`, `2m`, `1h`, `30d`; at most [`MAX_DURATION_DAYS`] days.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -772,6 +827,39 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("unknown service `bogus`"), "{err}");
+    }
+
+    #[test]
+    fn credentials_in_a_nats_url_are_used_and_never_shown() {
+        let url = "nats://alice:s3cr%40t@nats.example.com:4222,nats://n2:4222";
+        let c = Config::load(None, env(&[("SOUK_NATS_URL", url)]), &[]).unwrap();
+        assert_eq!(
+            c.nats.urls,
+            ["nats://nats.example.com:4222", "nats://n2:4222"]
+        );
+        assert_eq!(c.nats.user.as_deref(), Some("alice"));
+        assert_eq!(c.nats.password.as_deref(), Some("s3cr@t"));
+        let shown = c.render();
+        assert!(!shown.contains("s3cr"), "{shown}");
+        assert!(
+            shown.contains("nats://********@nats.example.com:4222,nats://n2:4222"),
+            "{shown}"
+        );
+        // nats_user and nats_password win over the URL's.
+        let c = Config::load(
+            None,
+            env(&[("SOUK_NATS_URL", url), ("SOUK_NATS_PASSWORD", "other")]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.nats.password.as_deref(), Some("other"));
+        // A bad URL's message does not repeat its password.
+        let e = Config::load(None, env(&[("SOUK_NATS_URL", "http://bob:pw@h")]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nats_url") && !e.contains("pw@"), "{e}");
+        assert_eq!(redact_url("tls://tok@h:1/x"), "tls://********@h:1/x");
+        assert_eq!(redact_url("nats://h:4222"), "nats://h:4222");
     }
 
     #[test]

@@ -34,7 +34,14 @@ pub async fn connect(
 ) -> anyhow::Result<Bus> {
     let (urls, describe) = match &target {
         Target::Bundled { url, .. } => (url.clone(), format!("the bundled nats-server at {url}")),
-        Target::External(c) => (c.urls.join(","), format!("NATS at {}", c.urls.join(","))),
+        Target::External(c) => {
+            let shown: Vec<String> = c
+                .urls
+                .iter()
+                .map(|u| crate::config::redact_url(u))
+                .collect();
+            (c.urls.join(","), format!("NATS at {}", shown.join(",")))
+        }
     };
     let mut delay = Duration::from_millis(100);
     loop {

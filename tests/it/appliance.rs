@@ -240,12 +240,23 @@ async fn nats_url_uses_an_existing_server_and_starts_no_child() {
         .collect();
     assert!(names.contains(&"souk".into()), "{connz}");
 
-    // Wrong credentials: Souk stays up, not ready, and says why.
+    // Credentials inside the URL work too, and never show.
+    let with_url = |password: &str| url.replacen("nats://", &format!("nats://ext:{password}@"), 1);
+    let inline = Souk::builder()
+        .arg("--nats-url")
+        .arg(with_url("s3cret"))
+        .start();
+    inline.wait_ready(T).await;
+    assert!(
+        !inline.log.text().contains("s3cret"),
+        "{}",
+        inline.log.text()
+    );
+
+    // Wrong credentials: Souk stays up, not ready, and says why, without the password.
     let wrong = Souk::builder()
         .arg("--nats-url")
-        .arg(&url)
-        .env("SOUK_NATS_USER", "ext")
-        .env("SOUK_NATS_PASSWORD", "wrong")
+        .arg(with_url("wrong-pw"))
         .start();
     assert!(
         wrong.log.wait_for("cannot connect to NATS", T).is_some(),
@@ -256,6 +267,12 @@ async fn nats_url_uses_an_existing_server_and_starts_no_child() {
     assert_eq!(r.status(), 503);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["checks"]["bus"]["ok"], false, "{body}");
+    assert!(!body.to_string().contains("wrong-pw"), "{body}");
+    assert!(
+        !wrong.log.text().contains("wrong-pw"),
+        "{}",
+        wrong.log.text()
+    );
     let _ = nats.kill();
     let _ = nats.wait();
 }
