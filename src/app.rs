@@ -258,6 +258,20 @@ async fn start_services(
         });
     }
     tracing::info!(services = %config.services.join(","), "services started");
+    let missing: Vec<&str> = crate::config::SERVICES
+        .iter()
+        .copied()
+        .filter(|s| !config.runs(s))
+        .collect();
+    if config.nats.bundled() && !missing.is_empty() {
+        tracing::warn!(
+            missing = %missing.join(","),
+            "this Souk runs its own NATS server but not every service, so requests for the \
+             missing ones answer 503 (and without auth, every API request does) unless another \
+             Souk runs them against this server; set `services` (env SOUK_SERVICES) to `all`, \
+             or point `nats_url` at the cluster where they run"
+        );
+    }
     Ok(rt.outboxes)
 }
 

@@ -254,17 +254,10 @@ pub enum LogFormat {
     Json,
 }
 
-/// The services Souk knows how to run.
-pub const SERVICES: &[&str] = &[
-    "auth",
-    "users",
-    "listings",
-    "catalog",
-    "carts",
-    "orders",
-    "billing",
-    "notifications",
-];
+/// The services this build of Souk runs. Carts, orders, billing and notifications join the list
+/// as they are built; until then naming one is an error, not a silent no-op (and `all` does not
+/// claim them in the start-up log).
+pub const SERVICES: &[&str] = &["auth", "users", "listings", "catalog"];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {

@@ -2,6 +2,7 @@
 
 use crate::support::{self, Souk, alive, eventually};
 use nix::sys::signal::Signal;
+use serde_json::json;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -386,4 +387,38 @@ fn config_print_masks_secrets_and_shows_origins() {
         "{text}"
     );
     assert!(text.contains("# flag --data-dir"), "{text}");
+}
+
+/// `--services` runs only the services named: theirs answer, the others' routes get 503
+/// `service_unavailable` at once (no wait for a timeout), and the log says what is missing. A
+/// service this build does not run is refused at start, naming the key.
+#[tokio::test]
+async fn services_runs_only_those_named() {
+    let souk = Souk::builder().arg("--services").arg("auth,users").start();
+    souk.wait_ready(T).await;
+    let (status, user) = souk.post("/api/users", json!({"name": "Solo"})).await;
+    assert_eq!(status, 201, "{user}");
+    let started = std::time::Instant::now();
+    let (status, body) = souk.json(reqwest::Method::GET, "/api/catalog", None).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (503, &json!("service_unavailable")),
+        "{body}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(
+        souk.log.wait_for("missing=listings,catalog", T).is_some(),
+        "{}",
+        souk.log.text()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let err = fails(
+        &dir.path().join("d"),
+        &["serve", "--services", "users,carts"],
+    );
+    assert!(
+        err.contains("unknown service `carts`") && err.contains("SOUK_SERVICES"),
+        "{err}"
+    );
 }
