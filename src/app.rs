@@ -218,7 +218,11 @@ async fn start_services(
 ) -> anyhow::Result<Vec<services::runtime::Outbox>> {
     crate::bus::streams::ensure(bus, &config.streams)
         .await
-        .context("setting up the event streams (does the NATS server have JetStream enabled?)")?;
+        .context(
+            "setting up the event streams: check that the NATS server has JetStream enabled and \
+             room for them (config nats_max_file_store, env SOUK_NATS_MAX_FILE_STORE, on the \
+             bundled server), and the stream_* settings (env SOUK_STREAM_*)",
+        )?;
     tracing::info!("event streams ready");
     let mut rt = services::runtime::Runtime {
         config,

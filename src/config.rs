@@ -457,10 +457,31 @@ impl Config {
                 "must be at least 2m".into(),
             ));
         }
+        let max_age = duration("stream_max_age")?;
+        // JetStream refuses a stream whose duplicate window outlasts its events.
+        if !max_age.is_zero() && max_age < duplicate_window {
+            return Err(invalid(
+                "stream_max_age",
+                format!(
+                    "must be 0s (keep events forever) or at least stream_duplicate_window \
+                     ({}, env SOUK_STREAM_DUPLICATE_WINDOW)",
+                    text("stream_duplicate_window")
+                ),
+            ));
+        }
+        // The bundled server is one node: it cannot hold more than one copy of a stream.
+        if replicas > 1 && nats.urls.is_empty() {
+            return Err(invalid(
+                "stream_replicas",
+                "must be 1 with the bundled nats-server; replicas need nats_url pointing at a \
+                 NATS cluster"
+                    .into(),
+            ));
+        }
         let streams = crate::bus::streams::StreamSettings {
             replicas,
             max_bytes: size("stream_max_bytes")?,
-            max_age: duration("stream_max_age")?,
+            max_age,
             duplicate_window,
         };
         if nats.tls_cert_file.is_some() != nats.tls_key_file.is_some() {
@@ -853,6 +874,32 @@ mod tests {
         assert!(e.contains("nats_url") && !e.contains("pw@"), "{e}");
         assert_eq!(redact_url("tls://tok@h:1/x"), "tls://********@h:1/x");
         assert_eq!(redact_url("nats://h:4222"), "nats://h:4222");
+    }
+
+    #[test]
+    fn stream_settings_nats_would_refuse_are_named_at_load() {
+        let refused =
+            |vars: &[(&str, &str)]| Config::load(None, env(vars), &[]).unwrap_err().to_string();
+        let e = refused(&[("SOUK_STREAM_MAX_AGE", "1m")]);
+        assert!(
+            e.contains("stream_max_age") && e.contains("stream_duplicate_window"),
+            "{e}"
+        );
+        let e = refused(&[("SOUK_STREAM_REPLICAS", "3")]);
+        assert!(
+            e.contains("stream_replicas") && e.contains("nats_url"),
+            "{e}"
+        );
+        let ok = Config::load(
+            None,
+            env(&[
+                ("SOUK_STREAM_MAX_AGE", "2m"),
+                ("SOUK_STREAM_REPLICAS", "3"),
+                ("SOUK_NATS_URL", "nats://a:4222"),
+            ]),
+            &[],
+        );
+        assert!(ok.is_ok(), "{:?}", ok.err());
     }
 
     #[test]
