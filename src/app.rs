@@ -73,6 +73,7 @@ pub async fn start(
     // Passes last: no window where the checks declared so far pass before every part has
     // declared its own.
     health.expect("startup", "starting");
+    let http_cancel = CancellationToken::new();
     let bus_slot = Arc::new(std::sync::OnceLock::new());
     let outbox_slot = Arc::new(std::sync::OnceLock::new());
     let state = AppState::new(http::Shared {
@@ -84,13 +85,14 @@ pub async fn start(
         security: Arc::new(config.security.clone()),
         gate: Arc::new(http::auth::Gate::new(&config.security)),
         sse: Arc::new(tokio::sync::Semaphore::new(config.security.max_sse)),
+        shutdown: http_cancel.clone(),
     });
     let tls = match (&config.security.tls_cert, &config.security.tls_key) {
         (Some(cert), Some(key)) => Some(http::tls::acceptor(cert, key)?),
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let (http_cancel, http_task) = serve_http(listener, tls, http::router(state));
+    let http_task = serve_http(listener, tls, http::router(state), http_cancel.clone());
     let http_url = format!("{scheme}://{http_addr}");
     tracing::info!("listening on {http_url}");
 
@@ -321,15 +323,15 @@ fn spawn_bus_drain(supervisor: &mut Supervisor, bus: &Bus) {
     });
 }
 
+/// Serves `router` until `stop` is cancelled, then lets requests in flight finish.
 fn serve_http(
     listener: tokio::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     router: axum::Router,
-) -> (CancellationToken, JoinHandle<()>) {
+    stop: CancellationToken,
+) -> JoinHandle<()> {
     use axum::serve::ListenerExt;
-    let cancel = CancellationToken::new();
-    let stop = cancel.clone();
-    let task = tokio::spawn(async move {
+    tokio::spawn(async move {
         let app = router.into_make_service_with_connect_info::<SocketAddr>();
         let served = match tls {
             None => {
@@ -349,8 +351,7 @@ fn serve_http(
         if let Err(e) = served {
             tracing::error!("HTTP server failed: {e}");
         }
-    });
-    (cancel, task)
+    })
 }
 
 impl App {

@@ -167,15 +167,18 @@ async fn live(
         .subscribe(subject)
         .await
         .map_err(|e| Problem::internal("subscribing", e))?;
-    let events = sub.map(move |m| {
-        let _held = &permit;
-        let kind = serde_json::from_slice::<Value>(&m.payload)
-            .ok()
-            .and_then(|v| v["type"].as_str().map(str::to_string))
-            .unwrap_or_else(|| "event".into());
-        Ok(Event::default()
-            .event(kind)
-            .data(String::from_utf8_lossy(&m.payload)))
-    });
+    // Ends when Souk shuts down (the client reconnects to the next one, as SSE clients do).
+    let events = sub
+        .take_until(s.shutdown.clone().cancelled_owned())
+        .map(move |m| {
+            let _held = &permit;
+            let kind = serde_json::from_slice::<Value>(&m.payload)
+                .ok()
+                .and_then(|v| v["type"].as_str().map(str::to_string))
+                .unwrap_or_else(|| "event".into());
+            Ok(Event::default()
+                .event(kind)
+                .data(String::from_utf8_lossy(&m.payload)))
+        });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

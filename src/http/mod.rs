@@ -66,6 +66,9 @@ pub struct Shared {
     pub gate: Arc<auth::Gate>,
     /// Live event streams open at once (`http_max_sse`).
     pub sse: Arc<tokio::sync::Semaphore>,
+    /// Cancelled when the HTTP server starts to shut down: open event streams end then, so a
+    /// stop does not wait `shutdown_timeout` for clients that never hang up.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {

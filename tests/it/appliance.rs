@@ -123,6 +123,30 @@ async fn sigterm_exits_zero_and_leaves_no_nats_server() {
     assert!(log.contains("nats-server stopped"), "{log}");
 }
 
+/// An open live event stream (the console keeps one) ends when Souk stops, instead of holding
+/// the stop for the whole `shutdown_timeout` (it used to take 10 s with the default).
+#[tokio::test]
+async fn sigterm_ends_open_event_streams_at_once() {
+    let mut souk = Souk::builder().env("SOUK_SHUTDOWN_TIMEOUT", "30s").start();
+    souk.wait_ready(T).await;
+    let live = souk
+        .http()
+        .get(format!("{}/api/events/live", souk.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    let started = std::time::Instant::now();
+    souk.signal(Signal::SIGTERM);
+    let status = souk.wait_exit(T);
+    assert!(status.success(), "exit {status}; log:\n{}", souk.log.text());
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(8), "the stop took {took:?}");
+    // The client saw its stream end, not a reset.
+    let rest = tokio::time::timeout(Duration::from_secs(5), live.bytes()).await;
+    assert!(matches!(rest, Ok(Ok(_))), "{rest:?}");
+}
+
 #[tokio::test]
 async fn kill_9_of_souk_leaves_no_orphan_nats_server() {
     let mut souk = Souk::ready().await;
