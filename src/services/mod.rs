@@ -75,6 +75,16 @@ pub fn idempotency_key(op: &str, meta: &crate::bus::Meta, key: &str) -> String {
     format!("{op}:{}:{key}", meta.actor.as_deref().unwrap_or("-"))
 }
 
+/// For PATCH fields that may be left out but not set to null: absent → `None` (with
+/// `#[serde(default)]`), a value → `Some`, `null` → an error naming the field (422).
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// For PATCH fields that may be set to null: absent → `None`, `null` → `Some(None)`.
 pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where

@@ -127,3 +127,47 @@ async fn dead_letter_ids_that_name_no_letter_are_404() {
         );
     }
 }
+
+/// PATCH fields may be left out, but only `email` may be set to null: `{"name": null}` used to
+/// answer 200 and change nothing. Now 422 naming the field, and nothing is written.
+#[tokio::test]
+async fn patch_null_on_a_required_field_is_422() {
+    let souk = Souk::ready().await;
+    let (_, user) = souk.post("/api/users", json!({"name": "Nully"})).await;
+    let uid = user["id"].as_str().unwrap();
+    let (_, listing) = souk
+        .post(
+            "/api/listings",
+            json!({"seller_id": uid, "title": "Lamp", "listing_type": "sale", "price": 10}),
+        )
+        .await;
+    let lid = listing["id"].as_str().unwrap();
+    for (path, field) in [
+        (format!("/api/users/{uid}"), "name"),
+        (format!("/api/users/{uid}"), "bio"),
+        (format!("/api/listings/{lid}"), "title"),
+        (format!("/api/listings/{lid}"), "price"),
+        (format!("/api/listings/{lid}"), "status"),
+    ] {
+        let (status, body) = souk
+            .json(Method::PATCH, &path, Some(json!({ field: null })))
+            .await;
+        assert_eq!(
+            (status, &body["code"]),
+            (422, &json!("validation_failed")),
+            "{field}: {body}"
+        );
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+        let (_, now) = souk.json(Method::GET, &path, None).await;
+        assert_eq!(now["version"], 1, "{field}: nothing is written");
+    }
+    // email: null still removes the email.
+    let (status, body) = souk
+        .json(
+            Method::PATCH,
+            &format!("/api/users/{uid}"),
+            Some(json!({"email": null})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -156,12 +156,14 @@ pub fn patch(
         false,
     )
     .map_err(ListingError::Invalid)?;
-    // A listing whose stock reaches 0 is sold; asking for it to be active then is an error.
+    // A listing whose stock reaches 0 is sold. Making a listing with no stock active again is
+    // an error rather than a silent no-op (an active one that sells out just becomes sold).
     if f.quantity == 0 && f.status == "active" {
-        if p.status.as_deref() == Some("active") {
+        if p.status.as_deref() == Some("active") && before.status != "active" {
             return Err(ListingError::Invalid(vec![FieldError {
                 field: "status".into(),
-                message: "a listing with quantity 0 cannot be active; set quantity too".into(),
+                message: "a listing with quantity 0 cannot be made active; raise quantity too"
+                    .into(),
             }]));
         }
         f.status = "sold".into();
@@ -350,16 +352,21 @@ mod tests {
                 ..Default::default()
             },
         };
-        match patch(&t, &names, sell_out(Some("active")), &Meta::default()) {
+        // An active listing whose stock reaches 0 is sold, whatever status the form re-sent.
+        let sold = patch(&t, &names, sell_out(Some("active")), &Meta::default()).unwrap();
+        assert_eq!((sold.status.as_str(), sold.version), ("sold", 2));
+        // Making it active again without stock is refused, not ignored.
+        match reactivate(&t, &names, &l.id) {
             Err(ListingError::Invalid(errors)) => assert_eq!(errors[0].field, "status"),
             other => panic!("{other:?}"),
         }
-        // Stock reaching 0 on its own still sells the listing.
-        let sold = patch(&t, &names, sell_out(None), &Meta::default()).unwrap();
-        assert_eq!((sold.status.as_str(), sold.version), ("sold", 2));
-        assert!(matches!(
-            reactivate(&t, &names, &l.id),
-            Err(ListingError::Invalid(_))
-        ));
+        assert_eq!(store::get(&t, &l.id).unwrap().unwrap().version, 2);
+        assert_eq!(
+            patch(&t, &names, sell_out(None), &Meta::default())
+                .unwrap()
+                .version,
+            2,
+            "an unchanged patch writes nothing"
+        );
     }
 }

@@ -49,15 +49,40 @@ pub struct CreateListing {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchListing {
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::services::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(nullable = false)]
     pub title: Option<String>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::services::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(nullable = false)]
     pub description: Option<String>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::services::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(nullable = false)]
     pub price: Option<i64>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::services::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(nullable = false)]
     pub quantity: Option<i64>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::services::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(nullable = false)]
     pub status: Option<String>,
 }
 

@@ -44,7 +44,12 @@ pub struct ReplaceUser {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::services::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(nullable = false)]
     pub name: Option<String>,
     #[serde(
         default,
@@ -52,7 +57,12 @@ pub struct PatchUser {
         skip_serializing_if = "Option::is_none"
     )]
     pub email: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::services::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(nullable = false)]
     pub bio: Option<String>,
 }
 
