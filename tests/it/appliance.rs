@@ -446,3 +446,58 @@ async fn services_runs_only_those_named() {
         "{err}"
     );
 }
+
+/// DESIGN.md, Scale-out: another catalog instance on the same NATS builds its own replica from
+/// the streams, history included, with consumers of its own. (Sharing the durable consumers,
+/// each instance used to get half of the events.)
+#[tokio::test]
+async fn a_second_catalog_instance_builds_its_own_replica() {
+    let a = Souk::ready().await;
+    let (_, seller) = a.post("/api/users", json!({"name": "Seller"})).await;
+    let listing = |i: usize| {
+        json!({"seller_id": seller["id"], "title": format!("item {i}"),
+            "listing_type": "sale", "price": 100 + i})
+    };
+    for i in 0..3 {
+        assert_eq!(a.post("/api/listings", listing(i)).await.0, 201);
+    }
+    let (url, user, password) = a.nats_endpoint();
+    let b = Souk::builder()
+        .arg("--services")
+        .arg("catalog")
+        .arg("--nats-url")
+        .arg(url)
+        .env("SOUK_NATS_USER", &user)
+        .env("SOUK_NATS_PASSWORD", &password)
+        .start();
+    b.wait_ready(T).await;
+    for i in 3..8 {
+        assert_eq!(a.post("/api/listings", listing(i)).await.0, 201);
+    }
+    let replica =
+        |dir: &std::path::Path| std::fs::read_to_string(dir.join("catalog.replica")).unwrap();
+    assert_eq!(
+        replica(&a.data_dir),
+        "",
+        "the first catalog keeps the plain names"
+    );
+    let name = replica(&b.data_dir);
+    assert!(name.starts_with('r') && name.len() == 9, "{name:?}");
+    let items = |dir: &std::path::Path| {
+        rusqlite::Connection::open(dir.join("catalog.sqlite"))
+            .and_then(|c| c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0)))
+            .unwrap_or(-1)
+    };
+    let both = eventually(T, || items(&a.data_dir) == 8 && items(&b.data_dir) == 8).await;
+    assert!(
+        both,
+        "a holds {}, b holds {}",
+        items(&a.data_dir),
+        items(&b.data_dir)
+    );
+    let consumers = b.log.text();
+    assert!(
+        consumers.contains(&format!("replica={name}")),
+        "{consumers}"
+    );
+}

@@ -2,6 +2,12 @@
 //! fed by two durable consumers (`catalog-listings`, `catalog-users`) and served as
 //! `souk-catalog`. Eventually consistent with the write side; `min_version` gives
 //! read-your-writes.
+//!
+//! Replicas (DESIGN.md, Scale-out): every catalog instance builds its own copy from the streams
+//! and answers in the same queue group. Durable consumers share their messages among whoever
+//! pulls, so each replica needs consumers of its own: the first one takes the plain names, and
+//! a replica that finds them taken takes `catalog-<replica>-listings` and `-users` (see
+//! [`replica`]). The choice is kept in `<data_dir>/catalog.replica`.
 
 pub mod index;
 pub mod projector;
@@ -17,6 +23,8 @@ use tokio::sync::{Semaphore, watch};
 
 pub struct Catalog {
     pub db: Arc<store::Db>,
+    /// This replica's name ("" for the first, whose consumers have the plain names).
+    pub replica: String,
     pub applied: watch::Sender<u64>,
     pub rebuilds: rebuild::Rebuilds,
     pub bus: crate::bus::Bus,
@@ -25,6 +33,11 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// The durable consumer of this replica for `purpose` (`listings` or `users`).
+    pub fn consumer(&self, purpose: &str) -> String {
+        consumer_name(self.bus.names(), &self.replica, purpose)
+    }
+
     /// Runs the blocking read `f` on the blocking pool, at most [`store::READERS`] at a time.
     /// Reads beyond that wait here, as tasks, instead of as blocking threads parked on the
     /// reader pool: under 64 concurrent searches that was ~56 threads waking each other.
@@ -47,13 +60,63 @@ impl Catalog {
 use crate::bus::consumer::Spec;
 use crate::services::runtime::Runtime;
 
+fn consumer_name(names: &crate::bus::Names, replica: &str, purpose: &str) -> String {
+    if replica.is_empty() {
+        names.consumer("catalog", purpose)
+    } else {
+        names.consumer("catalog", &format!("{replica}-{purpose}"))
+    }
+}
+
+const REPLICA_FILE: &str = "catalog.replica";
+
+/// This data dir's replica name: the one recorded in `catalog.replica`; else "" (the plain
+/// consumer names) for a catalog that already exists here (made before replicas had names) or
+/// when nobody holds the plain names yet; else a new name. Two replicas that both start for the
+/// first time at the same instant can still pick the plain names together; start them one
+/// after the other.
+pub async fn replica(dir: &std::path::Path, bus: &crate::bus::Bus) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let file = dir.join(REPLICA_FILE);
+    if let Ok(name) = std::fs::read_to_string(&file) {
+        return Ok(name.trim().to_string());
+    }
+    let existing = dir.join(store::DEFAULT_FILE).exists() || dir.join(store::POINTER).exists();
+    let taken = !existing && {
+        let names = bus.names();
+        let stream = bus
+            .jetstream
+            .get_stream(names.stream("listings"))
+            .await
+            .context("looking for the catalog's consumers")?;
+        stream
+            .consumer_info(names.consumer("catalog", "listings"))
+            .await
+            .is_ok()
+    };
+    let name = if taken {
+        let id = crate::ids::new("r");
+        format!("r{}", &id[id.len() - 8..])
+    } else {
+        String::new()
+    };
+    std::fs::write(&file, &name)
+        .with_context(|| format!("recording the catalog replica in {}", file.display()))?;
+    if taken {
+        tracing::info!(replica = %name, "another catalog holds the plain consumer names; this one is a replica with its own");
+    }
+    Ok(name)
+}
+
 /// Opens `catalog.sqlite`, starts the projector's two consumers and `souk-catalog`.
 pub async fn start(rt: &mut Runtime<'_>) -> anyhow::Result<Arc<Catalog>> {
     let dir = rt.config.data_dir.clone();
+    let replica = replica(&dir, rt.bus).await?;
     let db = tokio::task::spawn_blocking(move || store::Db::open(&dir)).await??;
     let (applied, _) = watch::channel(0);
     let catalog = Arc::new(Catalog {
         db: db.clone(),
+        replica: replica.clone(),
         applied: applied.clone(),
         rebuilds: rebuild::Rebuilds::default(),
         bus: rt.bus.clone(),
@@ -67,7 +130,7 @@ pub async fn start(rt: &mut Runtime<'_>) -> anyhow::Result<Arc<Catalog>> {
         ("users", "users", "user"),
     ] {
         let spec = Spec::new(
-            names.consumer("catalog", purpose),
+            consumer_name(&names, &replica, purpose),
             names.stream(stream),
             vec![format!("{}.events.{aggregate}.>", names.prefix())],
         );

@@ -111,7 +111,7 @@ async fn projection(c: &Catalog) -> Result<serde_json::Value, RpcError> {
     let names = c.bus.names();
     let mut lag = serde_json::Map::new();
     for purpose in ["listings", "users"] {
-        let name = names.consumer("catalog", purpose);
+        let name = c.consumer(purpose);
         if let Ok(info) = c.bus.jetstream.get_stream(names.stream(purpose)).await
             && let Ok(ci) = info.consumer_info(&name).await
         {

@@ -516,8 +516,8 @@ pub struct Db {
     pub gate: tokio::sync::RwLock<()>,
 }
 
-const POINTER: &str = "catalog.current";
-const DEFAULT_FILE: &str = "catalog.sqlite";
+pub const POINTER: &str = "catalog.current";
+pub const DEFAULT_FILE: &str = "catalog.sqlite";
 
 impl Db {
     /// Opens the catalog in `dir` (the data dir).

@@ -380,8 +380,8 @@ impl Drop for TestNats {
 }
 
 impl Souk {
-    /// A client on this Souk's bundled nats-server, with its generated credentials.
-    pub async fn nats(&self) -> async_nats::Client {
+    /// This Souk's bundled nats-server: its client URL, user and password.
+    pub fn nats_endpoint(&self) -> (String, String, String) {
         let id: serde_json::Value = serde_json::from_slice(
             &std::fs::read(self.data_dir.join("nats/identity.json")).unwrap(),
         )
@@ -394,13 +394,20 @@ impl Souk {
             .expect("a ports file")
             .path();
         let pf: serde_json::Value = serde_json::from_slice(&std::fs::read(pf).unwrap()).unwrap();
-        async_nats::ConnectOptions::with_user_and_password(
+        (
+            pf["nats"][0].as_str().unwrap().into(),
             id["user"].as_str().unwrap().into(),
             id["password"].as_str().unwrap().into(),
         )
-        .connect(pf["nats"][0].as_str().unwrap())
-        .await
-        .unwrap()
+    }
+
+    /// A client on this Souk's bundled nats-server, with its generated credentials.
+    pub async fn nats(&self) -> async_nats::Client {
+        let (url, user, password) = self.nats_endpoint();
+        async_nats::ConnectOptions::with_user_and_password(user, password)
+            .connect(url)
+            .await
+            .unwrap()
     }
 
     /// Sends a JSON request; returns the status and the JSON body (Null when empty).
