@@ -233,6 +233,21 @@ impl Broker {
                 }
                 process::Probe::NoAnswer(detail) => {
                     missed += 1;
+                    // Not ready from the first missed check (readiness says so at once); killed
+                    // and restarted only after several, so one slow answer costs no restart.
+                    if missed < MISSED_CHECKS_BEFORE_RESTART {
+                        tracing::warn!(
+                            pid = running.pid,
+                            "nats-server did not answer a health check ({missed} of \
+                             {MISSED_CHECKS_BEFORE_RESTART} before a restart): {detail}"
+                        );
+                        self.state.send_replace(BrokerState::Unhealthy {
+                            pid: running.pid,
+                            detail: format!(
+                                "not answering health checks ({missed} missed): {detail}"
+                            ),
+                        });
+                    }
                     if missed >= MISSED_CHECKS_BEFORE_RESTART {
                         let pid = running.pid;
                         let _ = running.child.start_kill();

@@ -110,6 +110,41 @@ async fn a_killed_nats_server_is_restarted_and_readiness_recovers() {
     );
 }
 
+/// A hung nats-server (stopped, not dead) makes Souk not ready from its first missed health
+/// check, well before the restart; resumed in time, it is ready again without one. (Readiness
+/// used to stay 200 for the ~15 s until the restart.)
+#[tokio::test]
+async fn a_hung_nats_server_is_not_ready_at_once() {
+    let souk = Souk::ready().await;
+    let pid = nix::unistd::Pid::from_raw(souk.nats_pid().unwrap() as i32);
+    nix::sys::signal::kill(pid, Signal::SIGSTOP).unwrap();
+    let started = std::time::Instant::now();
+    let mut detail = serde_json::Value::Null;
+    while started.elapsed() < Duration::from_secs(8) {
+        let r = souk.get("/readyz").await;
+        if r.status() == 503 {
+            let body: serde_json::Value = r.json().await.unwrap();
+            detail = body["checks"]["broker"]["detail"].clone();
+            if detail.as_str().is_some_and(|d| d.contains("not answering")) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = started.elapsed();
+    nix::sys::signal::kill(pid, Signal::SIGCONT).unwrap();
+    assert!(
+        detail.as_str().is_some_and(|d| d.contains("not answering")),
+        "readiness did not report the hang within {took:?}: {detail}"
+    );
+    souk.wait_ready(T).await;
+    assert_eq!(
+        souk.nats_pid(),
+        Some(pid.as_raw() as u32),
+        "no restart was needed"
+    );
+}
+
 #[tokio::test]
 async fn sigterm_exits_zero_and_leaves_no_nats_server() {
     let mut souk = Souk::ready().await;
