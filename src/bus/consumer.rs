@@ -68,6 +68,9 @@ impl Spec {
     }
 }
 
+/// How long events handed back at a stop wait before JetStream delivers them again.
+const HAND_BACK_DELAY: Duration = Duration::from_millis(500);
+
 /// One event as a handler receives it.
 #[derive(Clone, Debug)]
 pub struct Delivery {
@@ -218,7 +221,22 @@ pub async fn run(
             drop(permit);
         });
     }
-    // Graceful stop: finish and settle what is in flight.
+    // Graceful stop: finish and settle what is in flight, and hand back what was delivered to
+    // this client but not taken yet, so the next start gets it at once rather than after
+    // `ack_wait` (an acknowledged write was missing from the catalog for ~30 s after a restart).
+    // Handed back with a short delay: at once, the server would deliver it straight back to this
+    // client's pull request, still open until `messages` is dropped.
+    let mut returned = 0;
+    while let Some(Some(chunk)) = futures::FutureExt::now_or_never(messages.next()) {
+        for message in chunk.into_iter().flatten() {
+            let _ = message.ack_with(AckKind::Nak(Some(HAND_BACK_DELAY))).await;
+            returned += 1;
+        }
+    }
+    drop(messages);
+    if returned > 0 {
+        tracing::info!(consumer = %spec.name, returned, "handed back events not yet handled");
+    }
     let _ = in_flight.acquire_many(spec.concurrency.max(1) as u32).await;
     tracing::info!(consumer = %spec.name, "consumer stopped");
     Ok(())

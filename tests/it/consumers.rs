@@ -375,3 +375,90 @@ async fn batches_run_concurrently_up_to_the_limit_and_a_stop_finishes_them() {
         "{most} batches ran at once; the limit is 4"
     );
 }
+
+/// Takes its time over each batch and notes what it applied.
+#[derive(Default)]
+struct Lagging {
+    applied: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Handler for Lagging {
+    async fn handle(&self, batch: &[Delivery]) -> Vec<Result<(), HandlerError>> {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut applied = self.applied.lock().unwrap();
+        batch
+            .iter()
+            .map(|d| {
+                applied.push(d.envelope.aggregate_id.clone());
+                Ok(())
+            })
+            .collect()
+    }
+}
+
+/// A graceful stop hands back the events delivered to the consumer but not handled yet, so the
+/// next start applies them at once instead of after `ack_wait` (30 s here).
+#[tokio::test]
+async fn a_stopped_consumer_hands_back_what_it_had_not_handled() {
+    let nats = TestNats::start().await;
+    let bus = nats.bus().await;
+    for i in 0..60 {
+        publish(&bus, &listing(&format!("lst_{i}"), 1, "x", "usr_1")).await;
+    }
+    let mut spec = Spec::new(
+        "test-slow".into(),
+        "SOUK_LISTINGS".into(),
+        vec!["souk.events.listing.>".into()],
+    );
+    spec.batch = 4;
+    assert_eq!(spec.ack_wait, Duration::from_secs(30));
+    let handler = Arc::new(Lagging::default());
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(consumer::run(
+        bus.clone(),
+        spec.clone(),
+        handler.clone(),
+        None,
+        cancel.clone(),
+    ));
+    until("a first batch", async || {
+        !handler.applied.lock().unwrap().is_empty()
+    })
+    .await;
+    cancel.cancel();
+    run.await.unwrap().unwrap();
+    let before = handler.applied.lock().unwrap().len();
+    assert!(
+        before < 60,
+        "the stop came before the end ({before} applied)"
+    );
+
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    let run = tokio::spawn(consumer::run(
+        bus.clone(),
+        spec,
+        handler.clone(),
+        None,
+        cancel.clone(),
+    ));
+    let deadline = started + Duration::from_secs(15);
+    loop {
+        let mut seen = handler.applied.lock().unwrap().clone();
+        seen.sort();
+        seen.dedup();
+        if seen.len() == 60 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of 60 applied {:?} after the restart: the rest waits for ack_wait",
+            seen.len(),
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cancel.cancel();
+    run.await.unwrap().unwrap();
+}
