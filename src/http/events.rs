@@ -98,45 +98,62 @@ async fn list(
             .map(|st| (st.clone(), p.after_seq.unwrap_or(0)))
             .collect(),
     };
-    // Up to `limit` from each stream, merged by time, the oldest `limit` kept.
-    let mut found: Vec<(String, String, u64, Value)> = Vec::new();
+    // Up to `limit` from each stream, in stream order; then merged by time, the oldest `limit`
+    // kept. The merge takes each stream's events in order (it compares the streams' next
+    // events), so a page holds a prefix of each stream and the cursor skips and repeats nothing
+    // even where times are out of order within a stream.
+    let mut heads: Vec<std::collections::VecDeque<(String, u64, Value)>> = Vec::new();
     for stream in &streams {
         let st = bus
             .jetstream
             .get_stream(stream)
             .await
             .map_err(|e| Problem::internal("reading a stream", e))?;
-        let mut seq = after.get(stream).copied().unwrap_or(0) + 1;
-        for _ in 0..limit {
+        let mut from = after.get(stream).copied().unwrap_or(0).checked_add(1);
+        let mut mine = std::collections::VecDeque::new();
+        while let Some(seq) = from.filter(|_| mine.len() < limit) {
             match st
                 .direct_get_next_for_subject(subject.as_str(), Some(seq))
                 .await
             {
                 Ok(m) => {
-                    seq = m.sequence + 1;
-                    let mut v: Value = serde_json::from_slice(&m.payload).unwrap_or(Value::Null);
+                    from = m.sequence.checked_add(1);
+                    let mut v = match serde_json::from_slice::<Value>(&m.payload) {
+                        Ok(v @ Value::Object(_)) => v,
+                        // Not an event envelope (published by something else): shown, marked.
+                        _ => serde_json::json!({
+                            "unreadable": String::from_utf8_lossy(&m.payload),
+                        }),
+                    };
                     let at = v["occurred_at"].as_str().unwrap_or("").to_string();
                     if let Value::Object(o) = &mut v {
                         o.insert("seq".into(), m.sequence.into());
                         o.insert("stream".into(), stream.clone().into());
                     }
-                    found.push((at, stream.clone(), m.sequence, v));
+                    mine.push_back((at, m.sequence, v));
                 }
                 Err(_) => break,
             }
         }
+        heads.push(mine);
     }
-    found.sort_by(|a, b| (&a.0, &a.1, a.2).cmp(&(&b.0, &b.1, b.2)));
-    let more = found.len() > limit;
-    found.truncate(limit);
-    for (_, stream, seq, _) in &found {
-        after.insert(stream.clone(), *seq);
+    let mut found: Vec<Value> = Vec::new();
+    while found.len() < limit {
+        let next = (0..heads.len())
+            .filter_map(|i| heads[i].front().map(|h| (&h.0, &streams[i], i)))
+            .min()
+            .map(|(_, _, i)| i);
+        let Some(i) = next else { break };
+        let (_, seq, v) = heads[i].pop_front().expect("a head");
+        after.insert(streams[i].clone(), seq);
+        found.push(v);
     }
+    let more = heads.iter().any(|h| !h.is_empty());
     let next_cursor = (more || found.len() == limit)
         .then(|| encode_cursor(&after))
         .filter(|_| !found.is_empty());
     Ok(axum::Json(Page {
-        items: found.into_iter().map(|f| f.3).collect(),
+        items: found,
         next_cursor,
     }))
 }
