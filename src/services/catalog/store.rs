@@ -517,6 +517,37 @@ pub struct Db {
 }
 
 pub const POINTER: &str = "catalog.current";
+
+/// Removes catalog files other than `current`'s: a rebuild cut short (`kill -9`, a crash) or
+/// a replaced generation whose removal a crash interrupted. Each can be as large as the catalog.
+fn sweep(dir: &Path, current: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let base = name
+            .strip_suffix("-wal")
+            .or_else(|| name.strip_suffix("-shm"))
+            .unwrap_or(&name);
+        let generation = base == DEFAULT_FILE
+            || base
+                .strip_prefix("catalog-")
+                .and_then(|r| r.strip_suffix(".sqlite"))
+                .is_some_and(|ts| !ts.is_empty() && ts.bytes().all(|b| b.is_ascii_digit()));
+        if generation && base != current {
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(file = %name, bytes = size, "removed a catalog file no generation uses (a rebuild cut short, or a replaced catalog)")
+                }
+                Err(e) => {
+                    tracing::warn!(file = %name, "could not remove an unused catalog file: {e}")
+                }
+            }
+        }
+    }
+}
 pub const DEFAULT_FILE: &str = "catalog.sqlite";
 
 impl Db {
@@ -527,6 +558,7 @@ impl Db {
             .ok()
             .filter(|s| !s.is_empty() && !s.contains('/'))
             .unwrap_or_else(|| DEFAULT_FILE.to_string());
+        sweep(dir, &name);
         let generation = Generation::open(&dir.join(name))?;
         generation.spawn_text_index();
         Ok(Arc::new(Db {
@@ -617,5 +649,45 @@ impl Db {
                 .map_err(|e| sqlite_error(&path, "reading positions", e))?;
             Ok(rows)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_sweeps_catalog_files_no_generation_uses() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join(POINTER), "catalog-200.sqlite").unwrap();
+        for f in [
+            "catalog.sqlite",
+            "catalog.sqlite-wal",
+            "catalog-100.sqlite",
+            "catalog-100.sqlite-shm",
+            "catalog.replica",
+            "catalog-notes.sqlite",
+            "users.redb",
+        ] {
+            std::fs::write(d.join(f), "x").unwrap();
+        }
+        let db = Db::open(d).unwrap();
+        assert!(db.path().ends_with("catalog-200.sqlite"));
+        let mut left: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| !n.starts_with("catalog-200.sqlite"))
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "catalog-notes.sqlite",
+                "catalog.current",
+                "catalog.replica",
+                "users.redb"
+            ]
+        );
     }
 }
