@@ -19,15 +19,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, _: &S) -> Result<Self, Problem> {
-        let json = req
+        let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| {
-                let v = v.trim().to_ascii_lowercase();
-                v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
-            });
+            .unwrap_or("");
+        let mut parts = content_type.split(';');
+        let json = parts.next().is_some_and(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+        });
+        // JSON is UTF-8 (RFC 8259); a body declared in another charset is not read as if it were.
+        let other_charset = parts.filter_map(|p| p.split_once('=')).any(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("charset")
+                && !["utf-8", "utf8"]
+                    .contains(&v.trim().trim_matches('"').to_ascii_lowercase().as_str())
+        });
+        if json && other_charset {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send JSON as UTF-8: Content-Type: application/json (charset, if any, utf-8)",
+            ));
+        }
         if !json {
             return Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -748,4 +748,20 @@ async fn unknown_routes_and_methods_are_problems_with_a_request_id() {
         .await;
     r.problem(415, "unsupported_media_type");
     assert_eq!(r.header("x-request-id"), Some("trace-78"));
+    // JSON is UTF-8: another declared charset is 415; utf-8 (any case, quoted) is fine.
+    for (content_type, status) in [
+        ("application/json; charset=UTF-16", 415),
+        ("application/json;charset=latin1", 415),
+        ("application/json; charset=\"UTF-8\"", 201),
+        ("application/json;charset=utf-8", 201),
+    ] {
+        let r = api
+            .send(
+                api.req(Method::POST, "/api/users")
+                    .header("content-type", content_type)
+                    .body(r#"{"name": "Charset"}"#),
+            )
+            .await;
+        assert_eq!(r.status, status, "{content_type}: {r:?}");
+    }
 }
