@@ -94,7 +94,8 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// Checks a required text field: trimmed, not empty, at most `max` characters.
+/// Checks a required text field: trimmed, not empty, at most `max` characters, one line (no
+/// control characters: a NUL or an escape sequence in a name is a mistake or an attack).
 pub fn required_text(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
     let v = value.trim();
     if v.is_empty() {
@@ -107,16 +108,29 @@ pub fn required_text(field: &str, value: &str, max: usize, errors: &mut Vec<Fiel
             field: field.into(),
             message: format!("at most {max} characters"),
         });
+    } else if v.chars().any(char::is_control) {
+        errors.push(FieldError {
+            field: field.into(),
+            message: "must not contain control characters (one line of text)".into(),
+        });
     }
     v.to_string()
 }
 
-/// Checks an optional text field's length.
+/// Checks an optional text field's length and characters (several lines allowed).
 pub fn optional_text(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
     if value.chars().count() > max {
         errors.push(FieldError {
             field: field.into(),
             message: format!("at most {max} characters"),
+        });
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        errors.push(FieldError {
+            field: field.into(),
+            message: "must not contain control characters other than line breaks and tabs".into(),
         });
     }
     value.to_string()

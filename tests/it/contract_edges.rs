@@ -265,3 +265,40 @@ async fn events_pages_hold_every_message_once() {
         .await;
     assert_eq!((status, &page["items"]), (200, &json!([])), "{page}");
 }
+
+/// Control characters: none in one-line fields (a user's name, a listing's title), only line
+/// breaks and tabs in text (bio, description). Refused with 422 naming the field.
+#[tokio::test]
+async fn control_characters_are_refused_where_they_do_not_belong() {
+    let souk = Souk::ready().await;
+    for (body, field) in [
+        (json!({"name": "Nul\u{0}name"}), "name"),
+        (json!({"name": "Esc\u{1b}[31mred"}), "name"),
+        (json!({"name": "Ok", "bio": "bell\u{7}"}), "bio"),
+    ] {
+        let (status, r) = souk.post("/api/users", body.clone()).await;
+        assert_eq!(
+            (status, &r["errors"][0]["field"]),
+            (422, &json!(field)),
+            "{body}: {r}"
+        );
+    }
+    let (status, user) = souk
+        .post(
+            "/api/users",
+            json!({"name": "Tab Ok", "bio": "line one\nline\ttwo\r\n"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let (status, r) = souk
+        .post(
+            "/api/listings",
+            json!({"seller_id": user["id"], "title": "Lamp\u{0}", "listing_type": "sale", "price": 5}),
+        )
+        .await;
+    assert_eq!(
+        (status, &r["errors"][0]["field"]),
+        (422, &json!("title")),
+        "{r}"
+    );
+}
