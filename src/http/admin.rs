@@ -141,7 +141,10 @@ fn stores(dir: &std::path::Path) -> Vec<Value> {
             if (name.ends_with(".redb") || name.ends_with(".sqlite"))
                 && let Ok(m) = e.metadata()
             {
-                out.push(json!({"file": name, "bytes": m.len()}));
+                // A SQLite store is its file and its write-ahead log (which can be the larger
+                // between checkpoints).
+                let wal = std::fs::metadata(dir.join(format!("{name}-wal"))).map_or(0, |w| w.len());
+                out.push(json!({"file": name, "bytes": m.len() + wal, "wal_bytes": wal}));
             }
         }
     }
