@@ -38,6 +38,9 @@ pub struct Spec {
     pub batch: usize,
     /// Batches handled at once (1 keeps a single writer, e.g. the SQLite projector).
     pub concurrency: usize,
+    /// JetStream deletes the consumer after this long without a client pulling from it (for
+    /// consumers of read-model replicas, which may be retired); `None`: kept for ever.
+    pub inactive_threshold: Option<Duration>,
 }
 
 impl Spec {
@@ -56,6 +59,7 @@ impl Spec {
             ack_wait: Duration::from_secs(30),
             batch: 256,
             concurrency: 1,
+            inactive_threshold: None,
         }
     }
 
@@ -123,6 +127,7 @@ pub async fn run(
             // by us (with its reason) instead of silently stopping redelivery.
             max_deliver: -1,
             max_ack_pending: (spec.batch * 8) as i64,
+            inactive_threshold: spec.inactive_threshold.unwrap_or_default(),
             ..Default::default()
         })
         .await

@@ -530,9 +530,20 @@ async fn a_second_catalog_instance_builds_its_own_replica() {
         items(&a.data_dir),
         items(&b.data_dir)
     );
-    let consumers = b.log.text();
-    assert!(
-        consumers.contains(&format!("replica={name}")),
-        "{consumers}"
-    );
+    let log = b.log.text();
+    assert!(log.contains(&format!("replica={name}")), "{log}");
+    // Each replica's consumers go away a month after nobody pulls from them.
+    let js = async_nats::jetstream::new(a.nats().await);
+    let stream = js.get_stream("SOUK_LISTINGS").await.unwrap();
+    for consumer in [
+        "catalog-listings".to_string(),
+        format!("catalog-{name}-listings"),
+    ] {
+        let info = stream.consumer_info(&consumer).await.unwrap();
+        assert_eq!(
+            info.config.inactive_threshold,
+            Duration::from_secs(30 * 86_400),
+            "{consumer}"
+        );
+    }
 }

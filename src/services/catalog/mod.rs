@@ -69,6 +69,8 @@ fn consumer_name(names: &crate::bus::Names, replica: &str, purpose: &str) -> Str
 }
 
 const REPLICA_FILE: &str = "catalog.replica";
+/// See [`start`]: how long an unused catalog consumer is kept.
+const REPLICA_CONSUMERS_EXPIRE: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 /// This data dir's replica name: the one recorded in `catalog.replica`; else "" (the plain
 /// consumer names) for a catalog that already exists here (made before replicas had names) or
@@ -129,11 +131,15 @@ pub async fn start(rt: &mut Runtime<'_>) -> anyhow::Result<Arc<Catalog>> {
         ("listings", "listings", "listing"),
         ("users", "users", "user"),
     ] {
-        let spec = Spec::new(
+        let mut spec = Spec::new(
             consumer_name(&names, &replica, purpose),
             names.stream(stream),
             vec![format!("{}.events.{aggregate}.>", names.prefix())],
         );
+        // A replica retired for good (or whose data dir was wiped: it starts as a new one)
+        // leaves its consumers behind; JetStream removes them after a month without a puller.
+        // One back after longer replays the streams into its catalog, which changes nothing.
+        spec.inactive_threshold = Some(REPLICA_CONSUMERS_EXPIRE);
         rt.consumer(spec, projector.clone());
     }
     let c = catalog.clone();
