@@ -68,6 +68,26 @@ impl Handler for Flaky {
     }
 }
 
+/// Runs `handler` as the durable consumer `spec` on its own task until the token is cancelled.
+fn spawn_consumer(
+    bus: &Bus,
+    spec: Spec,
+    handler: Arc<dyn Handler>,
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(consumer::run(
+        bus.clone(),
+        spec,
+        handler,
+        None,
+        cancel.clone(),
+    ));
+    (cancel, run)
+}
+
 async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + T;
     while !f().await {
@@ -95,14 +115,7 @@ async fn a_failing_event_is_retried_with_backoff_dead_lettered_and_retried_once_
     );
     spec.max_deliver = 3;
     spec.backoff = vec![Duration::from_millis(200), Duration::from_millis(400)];
-    let cancel = CancellationToken::new();
-    let run = tokio::spawn(consumer::run(
-        bus.clone(),
-        spec,
-        handler.clone(),
-        None,
-        cancel.clone(),
-    ));
+    let (cancel, run) = spawn_consumer(&bus, spec, handler.clone());
 
     until("the dead letter", async || {
         deadletter::list(&bus, None, 0, 10).await.unwrap().0.len() == 1
@@ -350,14 +363,7 @@ async fn batches_run_concurrently_up_to_the_limit_and_a_stop_finishes_them() {
     );
     spec.batch = 1;
     spec.concurrency = 4;
-    let cancel = CancellationToken::new();
-    let run = tokio::spawn(consumer::run(
-        bus.clone(),
-        spec,
-        handler.clone(),
-        None,
-        cancel.clone(),
-    ));
+    let (cancel, run) = spawn_consumer(&bus, spec, handler.clone());
     until("some batches", async || {
         handler.done.load(Ordering::SeqCst) >= 4
     })
@@ -414,14 +420,7 @@ async fn a_stopped_consumer_hands_back_what_it_had_not_handled() {
     spec.batch = 4;
     assert_eq!(spec.ack_wait, Duration::from_secs(30));
     let handler = Arc::new(Lagging::default());
-    let cancel = CancellationToken::new();
-    let run = tokio::spawn(consumer::run(
-        bus.clone(),
-        spec.clone(),
-        handler.clone(),
-        None,
-        cancel.clone(),
-    ));
+    let (cancel, run) = spawn_consumer(&bus, spec.clone(), handler.clone());
     until("a first batch", async || {
         !handler.applied.lock().unwrap().is_empty()
     })
@@ -434,15 +433,8 @@ async fn a_stopped_consumer_hands_back_what_it_had_not_handled() {
         "the stop came before the end ({before} applied)"
     );
 
-    let cancel = CancellationToken::new();
     let started = Instant::now();
-    let run = tokio::spawn(consumer::run(
-        bus.clone(),
-        spec,
-        handler.clone(),
-        None,
-        cancel.clone(),
-    ));
+    let (cancel, run) = spawn_consumer(&bus, spec, handler.clone());
     let deadline = started + Duration::from_secs(15);
     loop {
         let mut seen = handler.applied.lock().unwrap().clone();

@@ -249,6 +249,13 @@ mod tests {
     use super::*;
     use crate::services::listings::store::Known;
 
+    /// An empty `listings.redb` in a temporary directory (kept alive by the first value).
+    fn empty_store() -> (tempfile::TempDir, redb::Database) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("listings.redb")).unwrap();
+        (dir, db)
+    }
+
     fn create_for(
         t: &WriteTransaction,
         names: &Names,
@@ -288,8 +295,7 @@ mod tests {
     /// reached this store is refused in its own transaction, so none is left live.
     #[test]
     fn a_deleted_seller_gets_no_live_listing_whatever_the_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = redb::Database::create(dir.path().join("listings.redb")).unwrap();
+        let (_dir, db) = empty_store();
         let names = Names::new("souk");
         let t = db.begin_write().unwrap();
         store::init(&t).unwrap();
@@ -337,8 +343,7 @@ mod tests {
 
     #[test]
     fn active_with_no_stock_is_refused_not_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = redb::Database::create(dir.path().join("listings.redb")).unwrap();
+        let (_dir, db) = empty_store();
         let names = Names::new("souk");
         let t = db.begin_write().unwrap();
         store::init(&t).unwrap();
