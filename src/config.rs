@@ -309,8 +309,16 @@ pub fn env_var(key: &str) -> String {
 }
 
 /// Environment variables with the `SOUK_` prefix that are not configuration keys. They are
-/// read elsewhere (the build, the tests) and must not be reported as unknown.
-const NON_CONFIG_ENV: &[&str] = &["SOUK_NATS_SERVER", "SOUK_CONFIG", "SOUK_TOKEN"];
+/// read elsewhere (the build, the tests) and must not be reported as unknown. The embedded
+/// server's version and checksum are the build script's `rustc-env`, which `cargo run` (README's
+/// start command) also sets for the running program.
+const NON_CONFIG_ENV: &[&str] = &[
+    "SOUK_NATS_SERVER",
+    "SOUK_CONFIG",
+    "SOUK_TOKEN",
+    "SOUK_NATS_VERSION",
+    "SOUK_NATS_SHA256",
+];
 
 impl Config {
     /// Layers the sources in order of precedence. `env` looks a variable up (std::env::var in
@@ -963,7 +971,16 @@ mod tests {
 
     #[test]
     fn unknown_env_vars_are_found() {
-        let vars = ["SOUK_HTTP", "SOUK_HTPP", "SOUK_NATS_SERVER", "PATH"].map(String::from);
+        // SOUK_NATS_VERSION and SOUK_NATS_SHA256: `cargo run` sets them from build.rs.
+        let vars = [
+            "SOUK_HTTP",
+            "SOUK_HTPP",
+            "SOUK_NATS_SERVER",
+            "SOUK_NATS_VERSION",
+            "SOUK_NATS_SHA256",
+            "PATH",
+        ]
+        .map(String::from);
         assert_eq!(
             Config::unknown_env_vars(vars.into_iter()),
             vec!["SOUK_HTPP".to_string()]
