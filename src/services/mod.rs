@@ -228,6 +228,19 @@ pub async fn remember_refused(
     if !REMEMBERED_REFUSALS.contains(&error.code.as_str()) {
         return;
     }
+    // A repeat that was answered from the record (or a race that stored one) needs no durable
+    // write: a read says so.
+    let k = key.clone();
+    let stored = db
+        .read(move |t| match t.open_table(IDEMPOTENCY) {
+            Ok(table) => Ok(redb::ReadableTable::get(&table, k.as_str())?.is_some()),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        })
+        .await;
+    if matches!(stored, Ok(true)) {
+        return;
+    }
     let e = error.clone();
     if let Err(err) = db
         .write(move |t| remember_refusal(t, &key, print.clone(), &e))
