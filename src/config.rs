@@ -117,6 +117,11 @@ pub const KEYS: &[Key] = &[
         "How long shutdown waits for each part before forcing it.",
     ),
     key(
+        "idempotency_retention",
+        "24h",
+        "How long a create's `Idempotency-Key` is remembered; a repeat after that is a new request. 0s keeps them forever.",
+    ),
+    key(
         "nats_url",
         "",
         "Existing NATS servers (comma-separated); empty starts the bundled server. A `user:password@` in a URL works as nats_user/nats_password and is never shown.",
@@ -200,6 +205,8 @@ pub struct Config {
     pub prefix: String,
     pub services: Vec<String>,
     pub shutdown_timeout: Duration,
+    /// How long creates' `Idempotency-Key` records are kept; zero keeps them forever.
+    pub idempotency_retention: Duration,
     pub nats: NatsConfig,
     pub streams: crate::bus::streams::StreamSettings,
     pub security: Security,
@@ -562,6 +569,7 @@ impl Config {
             prefix,
             services,
             shutdown_timeout: duration("shutdown_timeout")?,
+            idempotency_retention: duration("idempotency_retention")?,
             nats,
             streams,
             security,

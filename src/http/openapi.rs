@@ -822,7 +822,10 @@ pub fn document() -> OpenApi {
                 .description(Some(
                     "Souk's HTTP API. JSON in and out; unknown fields are refused; errors are \
                      application/problem+json with a stable `code`; every response carries \
-                     X-Request-Id; GET sends ETag: \"<version>\" and writes take If-Match.",
+                     X-Request-Id; GET sends ETag: \"<version>\" and writes take If-Match. \
+                     A create's Idempotency-Key (1-255 visible ASCII characters) is the caller's \
+                     own and is remembered for `idempotency_retention` (24 hours by default); a \
+                     repeat after that is a new create.",
                 )),
         )
         .paths(paths)

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod idempotency;
 pub mod listings;
 pub mod runtime;
 pub mod users;
@@ -12,7 +13,6 @@ use crate::bus::rpc::FieldError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Deserializer, Serialize, de::DeserializeOwned};
-use sha2::{Digest, Sha256};
 
 /// List paging as every list endpoint takes it: `limit` 1–200 (default 50) and an opaque cursor.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -46,33 +46,6 @@ pub fn encode_cursor<T: Serialize>(position: &T) -> String {
 pub fn decode_cursor<T: DeserializeOwned>(cursor: &str) -> Option<T> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
     serde_json::from_slice(&bytes).ok()
-}
-
-/// The fingerprint of a create request, to tell a replay from a different request under the
-/// same `Idempotency-Key`.
-pub fn fingerprint<T: Serialize>(body: &T) -> String {
-    let json = serde_json::to_vec(body).expect("requests serialise");
-    Sha256::digest(&json)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// What a create stored under its idempotency key: its reply, or the rule it broke.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct IdempotentReply {
-    pub fingerprint: String,
-    pub reply: serde_json::Value,
-    /// A create refused by a rule that depends on the moment (`email_taken`, `unknown_seller`):
-    /// a repeat gets the same refusal, even once the rule would let it through.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refused: Option<crate::bus::rpc::RpcError>,
-}
-
-/// The store key of a create's `Idempotency-Key`: per operation and per caller, so one caller's
-/// key never answers another's request (nor replays another's response).
-pub fn idempotency_key(op: &str, meta: &crate::bus::Meta, key: &str) -> String {
-    format!("{op}:{}:{key}", meta.actor.as_deref().unwrap_or("-"))
 }
 
 /// For PATCH fields that may be left out but not set to null: absent → `None` (with
@@ -160,8 +133,6 @@ where
     })
 }
 
-const IDEMPOTENCY: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("idempotency");
-
 /// A JSON value stored under `key` in a `&str → bytes` table.
 pub fn get_value<T: DeserializeOwned>(
     table: &impl redb::ReadableTable<&'static str, &'static [u8]>,
@@ -171,119 +142,4 @@ pub fn get_value<T: DeserializeOwned>(
     value
         .map(|v| crate::store::codec::decode(v.value()))
         .transpose()
-}
-
-/// Creates the idempotency table of a service's store.
-pub fn init_idempotency(t: &redb::WriteTransaction) -> Result<(), crate::store::StoreError> {
-    t.open_table(IDEMPOTENCY)?;
-    Ok(())
-}
-
-/// What an earlier create under the same idempotency key did.
-#[derive(Debug)]
-pub enum Replay {
-    /// Nothing: this is the first.
-    New,
-    /// The same request was made: its reply.
-    Reply(serde_json::Value),
-    /// The same request was refused: the same refusal.
-    Refused(crate::bus::rpc::RpcError),
-    /// The key was used for a different request.
-    KeyReused,
-}
-
-/// Looks up a create under its idempotency key and the request's fingerprint `print`.
-pub fn replay(
-    t: &redb::WriteTransaction,
-    key: &str,
-    print: &str,
-) -> Result<Replay, crate::store::StoreError> {
-    let table = t.open_table(IDEMPOTENCY)?;
-    Ok(match get_value::<IdempotentReply>(&table, key)? {
-        None => Replay::New,
-        Some(prev) if prev.fingerprint != print => Replay::KeyReused,
-        Some(IdempotentReply {
-            refused: Some(e), ..
-        }) => Replay::Refused(e),
-        Some(prev) => Replay::Reply(prev.reply),
-    })
-}
-
-/// The refusals a create remembers under its idempotency key: rules that depend on the moment.
-/// A malformed request is refused the same way every time anyway, and a failure (503, 500) is
-/// not an answer, so a retry may still succeed.
-const REMEMBERED_REFUSALS: &[&str] = &["email_taken", "unknown_seller"];
-
-/// After a create under `idempotency` (key, fingerprint) was refused with `error`, stores that
-/// refusal for its repeats when it is one to remember. Best effort: a store failure is logged,
-/// and the client still gets the refusal it was going to get.
-pub async fn remember_refused(
-    db: &crate::store::Store,
-    idempotency: Option<(String, String)>,
-    error: &crate::bus::rpc::RpcError,
-) {
-    let Some((key, print)) = idempotency else {
-        return;
-    };
-    if !REMEMBERED_REFUSALS.contains(&error.code.as_str()) {
-        return;
-    }
-    // A repeat that was answered from the record (or a race that stored one) needs no durable
-    // write: a read says so.
-    let k = key.clone();
-    let stored = db
-        .read(move |t| match t.open_table(IDEMPOTENCY) {
-            Ok(table) => Ok(redb::ReadableTable::get(&table, k.as_str())?.is_some()),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
-            Err(e) => Err(e.into()),
-        })
-        .await;
-    if matches!(stored, Ok(true)) {
-        return;
-    }
-    let e = error.clone();
-    if let Err(err) = db
-        .write(move |t| remember_refusal(t, &key, print.clone(), &e))
-        .await
-    {
-        tracing::warn!("could not remember a refused create's Idempotency-Key: {err}");
-    }
-}
-
-/// Remembers that a create was refused by `error`, in a transaction of its own (the create's was
-/// rolled back), unless something was stored under the key meanwhile.
-pub fn remember_refusal(
-    t: &redb::WriteTransaction,
-    key: &str,
-    print: String,
-    error: &crate::bus::rpc::RpcError,
-) -> Result<(), crate::store::StoreError> {
-    let mut table = t.open_table(IDEMPOTENCY)?;
-    if redb::ReadableTable::get(&table, key)?.is_some() {
-        return Ok(());
-    }
-    let record = IdempotentReply {
-        fingerprint: print,
-        reply: serde_json::Value::Null,
-        refused: Some(error.clone()),
-    };
-    table.insert(key, crate::store::codec::encode(&record).as_slice())?;
-    Ok(())
-}
-
-/// Remembers a create's reply under its idempotency key (same transaction as the create).
-pub fn remember(
-    t: &redb::WriteTransaction,
-    key: &str,
-    print: String,
-    reply: &impl Serialize,
-) -> Result<(), crate::store::StoreError> {
-    let reply = IdempotentReply {
-        fingerprint: print,
-        reply: serde_json::to_value(reply).expect("replies serialise"),
-        refused: None,
-    };
-    t.open_table(IDEMPOTENCY)?
-        .insert(key, crate::store::codec::encode(&reply).as_slice())?;
-    Ok(())
 }

@@ -84,6 +84,25 @@ impl Runtime<'_> {
             });
     }
 
+    /// Starts the task that forgets `service`'s `Idempotency-Key` records once they are older
+    /// than `idempotency_retention` (none when it is zero: kept forever).
+    pub fn idempotency_sweeper(&mut self, service: &str, store: &Store) {
+        let retention = self.config.idempotency_retention;
+        if retention.is_zero() {
+            return;
+        }
+        let (store, name) = (store.clone(), service.to_string());
+        self.supervisor
+            .spawn(format!("{service}-idempotency"), RESTART, move |cancel| {
+                crate::services::idempotency::run_sweeper(
+                    store.clone(),
+                    name.clone(),
+                    retention,
+                    cancel,
+                )
+            });
+    }
+
     /// Registers `service`'s micro service; readiness waits for it.
     pub fn rpc(&mut self, service: &str, make: impl Fn() -> Service + Send + Sync + 'static) {
         let check = format!("service:{service}");

@@ -633,6 +633,59 @@ async fn an_idempotency_key_replays_a_refusal_and_belongs_to_its_caller() {
     assert_eq!(kinds_of(&events, id(&made)), ["user.created"]);
 }
 
+/// `idempotency_retention`: a key is remembered for that long, then forgotten, so a repeat
+/// after it is a new create (and the key may carry another body).
+#[tokio::test]
+async fn an_idempotency_key_is_forgotten_after_the_retention() {
+    let souk = crate::support::Souk::builder()
+        .env("SOUK_IDEMPOTENCY_RETENTION", "3s")
+        .start();
+    souk.wait_ready(std::time::Duration::from_secs(30)).await;
+    let http = souk.http();
+    let api = Api { souk, http };
+    let create = |body: Value| {
+        api.send(
+            api.req(Method::POST, "/api/users")
+                .header("idempotency-key", "daily-import")
+                .json(&body),
+        )
+    };
+    let body = json!({"name": "Kept a while"});
+    let started = std::time::Instant::now();
+    let first = create(body.clone()).await.entity(201).clone();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(create(body.clone()).await.entity(201), &first);
+    create(json!({"name": "Other"}))
+        .await
+        .problem(422, "idempotency_key_reused");
+
+    // Once forgotten, the same request is a create of its own.
+    let second = loop {
+        let r = create(body.clone()).await;
+        let user = r.entity(201).clone();
+        if user["id"] != first["id"] {
+            break user;
+        }
+        assert!(
+            started.elapsed() < crate::support::api::WAIT,
+            "the key was still remembered after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(3),
+        "forgotten after only {:?}",
+        started.elapsed()
+    );
+    assert_eq!(second["name"], "Kept a while");
+    // The key now remembers the second create.
+    assert_eq!(create(body).await.entity(201), &second);
+    let events = api.user_events().await;
+    assert_eq!(kinds_of(&events, id(&first)), ["user.created"]);
+    assert_eq!(kinds_of(&events, id(&second)), ["user.created"]);
+}
+
 #[tokio::test]
 async fn unicode_names_round_trip_and_can_be_searched() {
     let api = Api::start().await;

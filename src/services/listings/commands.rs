@@ -5,7 +5,8 @@ use super::model::*;
 use super::store;
 use crate::bus::rpc::FieldError;
 use crate::bus::{Envelope, Meta, Names, outbox};
-use crate::services::{Replay, check_version, fingerprint, idempotency_key, remember, replay};
+use crate::services::check_version;
+use crate::services::idempotency::{Replay, fingerprint, idempotency_key, remember, replay};
 use redb::WriteTransaction;
 
 fn emit(

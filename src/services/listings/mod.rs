@@ -22,6 +22,7 @@ use std::sync::Arc;
 pub async fn start(rt: &mut Runtime<'_>) -> anyhow::Result<()> {
     let db = rt.open_store("listings.redb", store::init).await?;
     rt.relay("listings", &db);
+    rt.idempotency_sweeper("listings", &db);
     let names = rt.bus.names().clone();
     let spec = Spec::new(
         names.consumer("listings", "users"),

@@ -7,6 +7,7 @@ use super::sellers::{Sellers, Verdict};
 use super::store;
 use crate::bus::rpc::{RpcError, Service};
 use crate::bus::{Bus, Meta};
+use crate::services::idempotency::{Replay, replay_read};
 use crate::services::{List, decode_cursor, encode_cursor, write};
 use crate::store::Store;
 use bytes::Bytes;
@@ -73,23 +74,29 @@ async fn create(l: &Listings, req: CreateRequest, meta: Meta) -> Result<Vec<u8>,
             Verdict::Unavailable(e) => Some(ListingError::UsersUnavailable(e).into()),
         };
         if let Some(e) = refused {
-            crate::services::remember_refused(&l.db, idempotency, &e).await;
+            crate::services::idempotency::remember_refused(&l.db, idempotency, &e).await;
             return Err(e);
         }
     }
     let new = commands::prepare_create(l.bus.names(), &req, fields, &meta);
     let created = write(&l.db, move |t| commands::create(t, &new)).await;
     if let Err(e) = &created {
-        crate::services::remember_refused(&l.db, idempotency, e).await;
+        crate::services::idempotency::remember_refused(&l.db, idempotency, e).await;
     }
     created
 }
 
+/// Whether a keyed create is a repeat (then the create's own transaction answers it, and the
+/// seller is not checked again). A read: a repeat waits for no durable commit.
 async fn is_replay(l: &Listings, idempotency: Option<(String, String)>) -> Result<bool, RpcError> {
-    write(&l.db, move |t| {
-        commands::replayed(t, idempotency.as_ref()).map(|r| r.is_some())
-    })
-    .await
+    let Some((key, print)) = idempotency else {
+        return Ok(false);
+    };
+    let found =
+        l.db.read(move |t| replay_read(t, &key, &print))
+            .await
+            .map_err(ListingError::Store)?;
+    Ok(!matches!(found, Replay::New))
 }
 
 async fn list(db: &Store, req: ListRequest) -> Result<List<Listing>, ListingError> {

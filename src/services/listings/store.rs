@@ -48,7 +48,7 @@ pub fn init(t: &WriteTransaction) -> Result<(), StoreError> {
     t.open_table(BY_SELLER)?;
     t.open_table(SEEN_USERS)?;
     t.open_table(KNOWN_SELLERS)?;
-    crate::services::init_idempotency(t)?;
+    crate::services::idempotency::init(t)?;
     crate::bus::outbox::init(t)
 }
 

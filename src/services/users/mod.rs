@@ -16,6 +16,7 @@ use std::sync::Arc;
 pub async fn start(rt: &mut Runtime<'_>) -> anyhow::Result<()> {
     let db = rt.open_store("users.redb", store::init).await?;
     rt.relay("users", &db);
+    rt.idempotency_sweeper("users", &db);
     let users = Arc::new(rpc::Users {
         db,
         names: rt.bus.names().clone(),

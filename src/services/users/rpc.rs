@@ -26,7 +26,7 @@ pub fn service(users: Arc<Users>) -> Service {
                 let created =
                     write(&u.db, move |t| commands::create(t, &n, req.clone(), &meta)).await;
                 if let Err(e) = &created {
-                    crate::services::remember_refused(&u.db, idempotency, e).await;
+                    crate::services::idempotency::remember_refused(&u.db, idempotency, e).await;
                 }
                 created
             },

@@ -12,7 +12,7 @@ const EMAILS: TableDefinition<&str, &str> = TableDefinition::new("users_by_email
 pub fn init(t: &WriteTransaction) -> Result<(), StoreError> {
     t.open_table(USERS)?;
     t.open_table(EMAILS)?;
-    crate::services::init_idempotency(t)?;
+    crate::services::idempotency::init(t)?;
     crate::bus::outbox::init(t)
 }
 
