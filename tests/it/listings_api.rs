@@ -236,6 +236,8 @@ async fn invalid_fields_are_named_and_nothing_is_written() {
         (with("currency", json!("US")), &["currency"]),
         (with("currency", json!("EURO")), &["currency"]),
         (with("currency", json!("")), &["currency"]),
+        (with("currency", json!("ABC")), &["currency"]),
+        (with("currency", json!("XXX")), &["currency"]),
         (with("title", json!("")), &["title"]),
         (with("title", json!("   ")), &["title"]),
         (with("title", json!("t".repeat(201))), &["title"]),

@@ -39,6 +39,7 @@ pub struct CreateListing {
     pub price: i64,
     #[serde(default)]
     pub description: Option<String>,
+    /// An ISO 4217 code in capitals (default `USD`); `XXX` and `XTS` are refused.
     #[serde(default)]
     pub currency: Option<String>,
     #[serde(default)]
@@ -125,6 +126,12 @@ pub struct Fields {
     pub status: String,
 }
 
+/// A code on ISO 4217's list (current, historic or a fund), but not `XXX` ("no currency") or
+/// `XTS` (reserved for testing): a price is in some currency.
+pub fn is_currency(code: &str) -> bool {
+    !matches!(code, "XXX" | "XTS") && iso_currency::Currency::from_code(code).is_some()
+}
+
 /// Checks every field at once; `creating` requires stock ≥ 1 (later it may fall to 0).
 pub fn validate(f: Fields, creating: bool) -> Result<Fields, Vec<FieldError>> {
     let mut errors = Vec::new();
@@ -150,8 +157,11 @@ pub fn validate(f: Fields, creating: bool) -> Result<Fields, Vec<FieldError>> {
             format!("must be from {min_quantity} to {AMOUNT_MAX}"),
         );
     }
-    if f.currency.len() != 3 || !f.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        bad("currency", "must be an ISO 4217 code such as USD".into());
+    if !is_currency(&f.currency) {
+        bad(
+            "currency",
+            "must be an ISO 4217 currency code in capitals, such as USD or EUR".into(),
+        );
     }
     if !STATUSES.contains(&f.status.as_str()) {
         bad(
@@ -175,6 +185,18 @@ pub fn validate(f: Fields, creating: bool) -> Result<Fields, Vec<FieldError>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn currencies_are_iso_4217_codes() {
+        for ok in ["USD", "EUR", "JPY", "CHF", "KWD", "CLF", "XAU"] {
+            assert!(is_currency(ok), "{ok}");
+        }
+        for bad in [
+            "usd", "Usd", "ABC", "EURO", "US", "", "XXX", "XTS", "US\u{0}",
+        ] {
+            assert!(!is_currency(bad), "{bad:?}");
+        }
+    }
 
     fn fields() -> Fields {
         Fields {
