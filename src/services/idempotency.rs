@@ -24,7 +24,7 @@ const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency"
 const BY_TIME: TableDefinition<(u64, &str), ()> = TableDefinition::new("idempotency_by_time");
 
 /// Records removed per transaction, so a sweep never holds the store's writer for long.
-const SWEEP_BATCH: usize = 5_000;
+const SWEEP_BATCH: usize = 1_000;
 
 /// The fingerprint of a create request, to tell a replay from a different request under the
 /// same `Idempotency-Key`.
