@@ -25,6 +25,13 @@ pub const ERROR_HEADER: &str = "Souk-Error";
 const CORRELATION_HEADER: &str = "Souk-Correlation-Id";
 const CAUSATION_HEADER: &str = "Souk-Causation-Id";
 const ACTOR_HEADER: &str = "Souk-Actor";
+/// When the caller stops waiting (unix ms), less [`START_MARGIN`]: a service does not start a
+/// request it receives later. Without it, requests queued while nats-server was stalled ran
+/// after their callers had been answered 504, so a client's retry applied a change twice.
+/// Across machines this assumes clocks agree within about the margin (NTP).
+const DEADLINE_HEADER: &str = "Souk-Deadline";
+/// Time left for a request that starts at its deadline to finish before its caller gives up.
+const START_MARGIN: Duration = Duration::from_secs(1);
 /// Requests larger than this are refused before decoding: an HTTP body (1 MiB at most) plus the
 /// rpc wrapper fits well inside.
 pub const MAX_REQUEST: usize = 2 << 20;
@@ -74,6 +81,29 @@ impl RpcError {
             code: "validation_failed".into(),
             message,
             errors,
+        }
+    }
+
+    /// A store failure: 503 `store_unavailable` while the store refuses writes after a failed
+    /// commit (a full disk; it recovers by itself), otherwise [`RpcError::internal`].
+    pub fn store(context: &str, err: &crate::store::StoreError) -> RpcError {
+        use crate::store::StoreError;
+        match err {
+            StoreError::Commit { .. } | StoreError::Poisoned { .. } => {
+                let id = crate::ids::new("err");
+                tracing::warn!(error_id = %id, "{context}: {err}");
+                let outcome = if matches!(err, StoreError::Commit { .. }) {
+                    "this change may or may not have been saved: check before trying again"
+                } else {
+                    "nothing was changed: try again shortly"
+                };
+                RpcError::new(
+                    503,
+                    "store_unavailable",
+                    format!("the {context} cannot save changes right now (error {id}); {outcome}"),
+                )
+            }
+            _ => RpcError::internal(context, err),
         }
     }
 
@@ -236,7 +266,20 @@ impl Service {
 
 async fn answer(request: async_nats::service::Request, handler: Handler) {
     let message = &request.message;
-    let result = if message.payload.len() > MAX_REQUEST {
+    let late = late_by(message.headers.as_ref(), std::time::SystemTime::now());
+    let result = if let Some(late) = late {
+        tracing::warn!(
+            subject = %message.subject,
+            late_by = ?late,
+            "dropped a request that arrived after its caller stopped waiting (was nats-server \
+             stalled?); nothing was done"
+        );
+        Err(RpcError::new(
+            504,
+            "timeout",
+            "the request arrived after its caller stopped waiting; nothing was done".to_string(),
+        ))
+    } else if message.payload.len() > MAX_REQUEST {
         Err(RpcError::new(
             413,
             "payload_too_large",
@@ -312,9 +355,17 @@ impl Bus {
     ) -> Result<Bytes, CallError> {
         let subject = self.names().rpc(service, op);
         let payload = Bytes::from(serde_json::to_vec(req).expect("requests serialise"));
+        let mut headers = meta_headers(meta);
+        let start_by = if timeout > START_MARGIN * 2 {
+            timeout - START_MARGIN
+        } else {
+            timeout
+        };
+        let deadline = crate::clock::unix_millis(std::time::SystemTime::now() + start_by);
+        headers.insert(DEADLINE_HEADER, deadline.to_string().as_str());
         let request = async_nats::Request::new()
             .payload(payload)
-            .headers(meta_headers(meta))
+            .headers(headers)
             .timeout(Some(timeout));
         let transport = |message: String| CallError::Transport {
             subject: subject.clone(),
@@ -342,6 +393,13 @@ impl Bus {
     }
 }
 
+/// How long after its deadline a request arrived, if it has one and arrived late.
+fn late_by(headers: Option<&HeaderMap>, now: std::time::SystemTime) -> Option<Duration> {
+    let deadline: u64 = headers?.get(DEADLINE_HEADER)?.as_str().parse().ok()?;
+    let now = crate::clock::unix_millis(now);
+    (now > deadline).then(|| Duration::from_millis(now - deadline))
+}
+
 pub fn meta_headers(meta: &Meta) -> HeaderMap {
     let mut h = HeaderMap::new();
     for (name, value) in [
@@ -366,5 +424,47 @@ pub fn meta_from(headers: Option<&HeaderMap>) -> Meta {
         correlation_id: get(CORRELATION_HEADER),
         causation_id: get(CAUSATION_HEADER),
         actor: get(ACTOR_HEADER),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_store_that_refuses_writes_is_a_503_and_other_store_failures_a_500() {
+        let refused = StoreError::Poisoned {
+            path: PathBuf::from("/data/users.redb"),
+            cause: "No space left on device (os error 28)".into(),
+        };
+        let e = RpcError::store("users store", &refused);
+        assert_eq!((e.status, e.code.as_str()), (503, "store_unavailable"));
+        assert!(e.message.contains("nothing was changed"), "{}", e.message);
+        // The client learns neither the path nor the cause; the log has them.
+        assert!(!e.message.contains("/data") && !e.message.contains("space"));
+        let closed = StoreError::Closed {
+            path: PathBuf::from("/data/users.redb"),
+        };
+        let e = RpcError::store("users store", &closed);
+        assert_eq!((e.status, e.code.as_str()), (500, "internal"));
+    }
+
+    #[test]
+    fn a_request_is_late_only_past_its_deadline() {
+        let at = |ms: u64| std::time::UNIX_EPOCH + Duration::from_millis(ms);
+        let mut h = HeaderMap::new();
+        assert_eq!(late_by(Some(&h), at(5_000)), None);
+        assert_eq!(late_by(None, at(5_000)), None);
+        h.insert(DEADLINE_HEADER, "4000");
+        assert_eq!(late_by(Some(&h), at(4_000)), None);
+        assert_eq!(late_by(Some(&h), at(3_000)), None);
+        assert_eq!(
+            late_by(Some(&h), at(6_500)),
+            Some(Duration::from_millis(2_500))
+        );
+        h.insert(DEADLINE_HEADER, "not a number");
+        assert_eq!(late_by(Some(&h), at(6_500)), None);
     }
 }

@@ -88,7 +88,10 @@ impl From<CallError> for Problem {
             CallError::Timeout(subject) => Problem::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "timeout",
-                format!("{subject} did not answer in time; the change may still happen"),
+                format!(
+                    "{subject} did not answer in time; a change it was asked to make may still \
+                     happen"
+                ),
             ),
             CallError::Transport { subject, message } => {
                 Problem::internal(&format!("calling {subject}"), message)
@@ -107,6 +110,13 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        // A part of Souk is down or recovering (a restarting nats-server, a full disk).
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .entry(header::RETRY_AFTER)
+                .or_insert(HeaderValue::from_static("5"));
+        }
         response
     }
 }

@@ -629,7 +629,7 @@ fn error_codes(r: &Route, rule: super::auth::Access) -> BTreeMap<u16, Vec<&'stat
         add(422, "validation_failed");
     }
     if rule != super::auth::Access::Anyone && r.path.starts_with("/api/") {
-        add(503, "not_ready, service_unavailable");
+        add(503, "not_ready, service_unavailable, store_unavailable");
         add(504, "timeout");
     }
     out

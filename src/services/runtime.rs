@@ -54,6 +54,26 @@ impl Runtime<'_> {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("preparing {file}"))?;
+        // Readiness follows the store: a failed commit makes it refuse writes until it reopens.
+        let check = format!("store:{file}");
+        self.health.set(&check, true, "ok");
+        let (health, mut failures) = (self.health.clone(), store.failures());
+        tokio::spawn(async move {
+            // Ends with the store.
+            while failures.changed().await.is_ok() {
+                match failures.borrow_and_update().clone() {
+                    Some(cause) => health.set(
+                        &check,
+                        false,
+                        format!(
+                            "writes refused after a failed commit ({cause}); souk reopens the \
+                             file once the disk takes writes again"
+                        ),
+                    ),
+                    None => health.set(&check, true, "ok"),
+                }
+            }
+        });
         Ok(store)
     }
 

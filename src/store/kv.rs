@@ -28,7 +28,12 @@
 //!
 //! A failed commit fails every job of its batch with [`StoreError::Commit`] and poisons the store:
 //! redb refuses further writes after such a failure until the file is reopened, and the batch's
-//! earlier non-durable commits must never be made durable by a later batch.
+//! earlier non-durable commits must never be made durable by a later batch. Reads go on from the
+//! last durable snapshot. When a write arrives, at most every [`REOPEN_EVERY`], the writer checks
+//! that the disk takes a write again (a small probe file beside the store) and then reopens the
+//! file; redb recovers it to its last durable commit (a latched I/O error keeps it from writing
+//! anything at close), and writes resume. So a full disk costs the writes made while it is full,
+//! not a restart. [`Store::failures`] reports the poisoned state, for readiness.
 
 use super::StoreError;
 use redb::{Database, Durability, ReadTransaction, ReadableDatabase, WriteTransaction};
@@ -51,6 +56,10 @@ pub const MAX_BATCH_JOBS: usize = 256;
 pub const MAX_BATCH_TIME: Duration = Duration::from_millis(5);
 /// Jobs waiting beyond this make [`Store::write`] wait (asynchronously) for room: backpressure.
 const QUEUE_DEPTH: usize = 1024;
+/// After a failed commit, how often a waiting write may make the writer try to reopen the file.
+pub const REOPEN_EVERY: Duration = Duration::from_secs(2);
+/// The probe written beside a poisoned store before reopening it: the disk must take this much.
+const PROBE_BYTES: usize = 1 << 20;
 
 /// One redb file and its writer thread. Cheap to clone.
 ///
@@ -83,17 +92,21 @@ struct Inner {
 struct Shared {
     snapshot: Mutex<Result<Arc<ReadTransaction>, StoreError>>,
     commits: watch::Sender<u64>,
+    /// Why writes are refused (after a failed commit), or `None` while they work.
+    failure: watch::Sender<Option<String>>,
 }
 
 #[derive(Clone, Copy)]
 struct Limits {
     jobs: usize,
     time: Duration,
+    reopen_every: Duration,
 }
 
 const LIMITS: Limits = Limits {
     jobs: MAX_BATCH_JOBS,
     time: MAX_BATCH_TIME,
+    reopen_every: REOPEN_EVERY,
 };
 
 impl Store {
@@ -114,10 +127,11 @@ impl Store {
         let shared = Arc::new(Shared {
             snapshot: Mutex::new(Ok(Arc::new(snapshot))),
             commits: watch::Sender::new(0),
+            failure: watch::Sender::new(None),
         });
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
         let writer = Writer {
-            db,
+            db: Some(db),
             path: path.to_path_buf(),
             queue,
             shared: shared.clone(),
@@ -205,6 +219,12 @@ impl Store {
         self.inner.shared.commits.subscribe()
     }
 
+    /// Why the store refuses writes (a commit failed and the file is not reopened yet), or
+    /// `None` while writes work; changes when that does.
+    pub fn failures(&self) -> watch::Receiver<Option<String>> {
+        self.inner.shared.failure.subscribe()
+    }
+
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
@@ -247,23 +267,31 @@ impl Drop for Inner {
 }
 
 struct Writer {
-    db: Database,
+    /// `None` only while a poisoned store is between closing and a successful reopen.
+    db: Option<Database>,
     path: PathBuf,
     queue: mpsc::Receiver<Box<dyn Job>>,
     shared: Arc<Shared>,
     limits: Limits,
-    /// Set by the first failed commit; every later job is refused with it.
-    poisoned: Option<String>,
+    /// Set by a failed commit; jobs are refused with it until the file is reopened.
+    poisoned: Option<Poisoned>,
+}
+
+struct Poisoned {
+    cause: String,
+    /// When the commit failed or the file was last tried again.
+    tried: Option<Instant>,
 }
 
 impl Writer {
     fn run(mut self) {
         // Ends when every Store clone is gone and the queue is empty.
         while let Some(first) = self.queue.blocking_recv() {
-            if let Some(cause) = &self.poisoned {
+            if self.poisoned.is_some() && !self.recover() {
+                let cause = self.poisoned.as_ref().map(|p| p.cause.clone());
                 first.refuse(StoreError::Poisoned {
                     path: self.path.clone(),
-                    cause: cause.clone(),
+                    cause: cause.unwrap_or_default(),
                 });
                 continue;
             }
@@ -285,16 +313,97 @@ impl Writer {
                 }),
             };
             if let Err(e) = &result {
-                tracing::error!(path = %self.path.display(), "store poisoned: {e}");
-                self.poisoned = Some(e.to_string());
+                tracing::error!(
+                    path = %self.path.display(),
+                    "store poisoned: {e}. Writes to it are refused (503) until the disk takes \
+                     writes again; souk then reopens the file by itself"
+                );
+                let cause = match e {
+                    StoreError::Commit { source, .. } => source.to_string(),
+                    other => other.to_string(),
+                };
+                self.shared.failure.send_replace(Some(cause.clone()));
+                self.poisoned = Some(Poisoned {
+                    cause,
+                    tried: Some(Instant::now()),
+                });
             }
             for job in answers {
                 job.answer(result.clone(), &self.path);
             }
         }
-        if let Err(e) = self.db.close() {
+        if let Some(Err(e)) = self.db.take().map(Database::close) {
             tracing::warn!(path = %self.path.display(), "closing the store: {e}");
         }
+    }
+
+    /// A poisoned store: once [`Limits::reopen_every`] has passed since the last attempt, and the
+    /// disk takes a probe write, closes the file and opens it again (redb recovers it to its last
+    /// durable commit). Answers whether writes work again.
+    fn recover(&mut self) -> bool {
+        let Some(poisoned) = &mut self.poisoned else {
+            return true;
+        };
+        if poisoned
+            .tried
+            .is_some_and(|t| t.elapsed() < self.limits.reopen_every)
+        {
+            return false;
+        }
+        poisoned.tried = Some(Instant::now());
+        let cause = poisoned.cause.clone();
+        if let Err(e) = probe(&self.path) {
+            tracing::debug!(path = %self.path.display(), "the disk does not take writes yet: {e}");
+            return false;
+        }
+        // Readers let go of the old file first: redb keeps it (and its lock) open for them.
+        self.set_snapshot(Err(StoreError::Poisoned {
+            path: self.path.clone(),
+            cause: format!("{cause}; reopening"),
+        }));
+        if let Some(Err(e)) = self.db.take().map(Database::close) {
+            // Expected after an I/O error: redb leaves the file for the next open to recover.
+            tracing::debug!(path = %self.path.display(), "closing the failed store: {e}");
+        }
+        match Database::create(&self.path) {
+            Ok(db) => {
+                self.db = Some(db);
+                self.poisoned = None;
+                self.publish();
+                self.shared.failure.send_replace(None);
+                tracing::warn!(
+                    path = %self.path.display(),
+                    "store reopened after a failed commit; writes work again"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::error!(
+                    path = %self.path.display(),
+                    retry_in = ?self.limits.reopen_every,
+                    "reopening the store after a failed commit failed: {e}"
+                );
+                self.set_snapshot(Err(StoreError::Poisoned {
+                    path: self.path.clone(),
+                    cause: format!("reopening failed: {e}"),
+                }));
+                false
+            }
+        }
+    }
+
+    fn db(&self) -> &Database {
+        self.db
+            .as_ref()
+            .expect("an open database whenever the store is not poisoned")
+    }
+
+    fn set_snapshot(&self, snapshot: Result<Arc<ReadTransaction>, StoreError>) {
+        *self
+            .shared
+            .snapshot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = snapshot;
     }
 
     /// Runs `first` and the jobs queued behind it in one write transaction and makes them durable
@@ -373,7 +482,7 @@ impl Writer {
     }
 
     fn begin(&self) -> Result<WriteTransaction, StoreError> {
-        self.db
+        self.db()
             .begin_write()
             .map_err(|e| StoreError::redb(&self.path, "starting a write transaction", e))
     }
@@ -398,7 +507,7 @@ impl Writer {
     /// Publishes the durable state to readers and wakes the commit watchers.
     fn publish(&self) {
         let snapshot = self
-            .db
+            .db()
             .begin_read()
             .map(Arc::new)
             .map_err(|e| StoreError::redb(&self.path, "starting a read transaction", e));
@@ -406,11 +515,21 @@ impl Writer {
             // Reads fail loudly until the next commit rather than serve a stale snapshot.
             tracing::error!(path = %self.path.display(), "{e}");
         }
-        *self
-            .shared
-            .snapshot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = snapshot;
+        self.set_snapshot(snapshot);
         self.shared.commits.send_modify(|n| *n += 1);
     }
+}
+
+/// Whether the disk under `store` takes (and syncs) a write of [`PROBE_BYTES`] again.
+fn probe(store: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut name = store.as_os_str().to_owned();
+    name.push(".probe");
+    let path = PathBuf::from(name);
+    let result = std::fs::File::create(&path).and_then(|mut f| {
+        f.write_all(&vec![0u8; PROBE_BYTES])?;
+        f.sync_data()
+    });
+    let _ = std::fs::remove_file(&path);
+    result
 }

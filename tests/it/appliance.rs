@@ -145,6 +145,74 @@ async fn a_hung_nats_server_is_not_ready_at_once() {
     );
 }
 
+/// A change its client was answered 504 for is not made later: requests that queued up while
+/// nats-server hung reach their service after the gateway gave up, and are dropped unstarted.
+#[tokio::test]
+async fn a_change_answered_504_is_not_made_when_nats_server_resumes() {
+    let souk = Souk::ready().await;
+    let http = souk.http();
+    let url = |p: &str| format!("{}{p}", souk.url);
+    let user: serde_json::Value = http
+        .post(url("/api/users"))
+        .json(&json!({"name": "Before"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = user["id"].as_str().unwrap().to_string();
+    let pid = nix::unistd::Pid::from_raw(souk.nats_pid().unwrap() as i32);
+    nix::sys::signal::kill(pid, Signal::SIGSTOP).unwrap();
+    let patch = http
+        .patch(url(&format!("/api/users/{id}")))
+        .json(&json!({"name": "Ghost patch"}))
+        .send();
+    let create = http
+        .post(url("/api/users"))
+        .json(&json!({"name": "Ghost user"}))
+        .send();
+    let (patch, create) = tokio::join!(patch, create);
+    nix::sys::signal::kill(pid, Signal::SIGCONT).unwrap();
+    for r in [patch.unwrap(), create.unwrap()] {
+        assert_eq!(r.status(), 504);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "timeout", "{body}");
+    }
+    souk.wait_ready(T).await;
+    // The queued requests reach the users service now; they must change nothing.
+    let dropped = support::eventually(T, || {
+        souk.log
+            .text()
+            .matches("dropped a request that arrived after its caller stopped waiting")
+            .count()
+            >= 2
+    })
+    .await;
+    assert!(dropped, "{}", souk.log.text());
+    let after: serde_json::Value = http
+        .get(url(&format!("/api/users/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&after["name"], &after["version"]),
+        (&json!("Before"), &json!(1))
+    );
+    let list: serde_json::Value = http
+        .get(url("/api/users?q=Ghost"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"], json!([]), "{list}");
+}
+
 #[tokio::test]
 async fn sigterm_exits_zero_and_leaves_no_nats_server() {
     let mut souk = Souk::ready().await;

@@ -65,7 +65,7 @@ impl From<AuthError> for RpcError {
             AuthError::LastAdmin => RpcError::new(409, "last_admin", msg),
             AuthError::Invalid(errors) => RpcError::validation(errors),
             AuthError::Stale { .. } => RpcError::new(412, "precondition_failed", msg),
-            AuthError::Store(e) => RpcError::internal("auth store", e),
+            AuthError::Store(e) => RpcError::store("auth store", &e),
         }
     }
 }

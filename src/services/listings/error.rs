@@ -46,7 +46,7 @@ impl From<ListingError> for RpcError {
             ListingError::BadCursor => RpcError::new(400, "invalid_cursor", msg),
             ListingError::UsersUnavailable(_) => RpcError::new(503, "dependency_unavailable", msg),
             ListingError::Replayed(e) => e,
-            ListingError::Store(e) => RpcError::internal("listings store", e),
+            ListingError::Store(e) => RpcError::store("listings store", &e),
         }
     }
 }

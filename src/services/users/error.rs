@@ -49,7 +49,7 @@ impl From<UserError> for RpcError {
             UserError::AlreadyEnabled => RpcError::new(409, "already_enabled", msg),
             UserError::BadCursor => RpcError::new(400, "invalid_cursor", msg),
             UserError::Replayed(e) => e,
-            UserError::Store(e) => RpcError::internal("users store", e),
+            UserError::Store(e) => RpcError::store("users store", &e),
         }
     }
 }

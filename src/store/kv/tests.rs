@@ -12,6 +12,7 @@ const T: TableDefinition<&str, &[u8]> = TableDefinition::new("t");
 const WIDE: Limits = Limits {
     jobs: MAX_BATCH_JOBS,
     time: Duration::from_secs(60),
+    reopen_every: Duration::from_secs(60),
 };
 
 fn open(dir: &tempfile::TempDir) -> Store {
@@ -488,4 +489,97 @@ async fn a_failed_commit_fails_its_whole_batch_and_poisons_the_store() {
     assert_eq!(get(&store, "before").await, Some(1));
     assert_eq!(get(&store, "a").await, None);
     assert_eq!(get(&store, "later").await, None);
+}
+
+/// A file whose writes can be made to fail, as on a full disk.
+#[derive(Debug)]
+struct FullDisk {
+    file: redb::backends::FileBackend,
+    full: Arc<AtomicBool>,
+}
+
+impl redb::StorageBackend for FullDisk {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        self.file.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        self.file.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.file.set_len(len)
+    }
+    fn sync_data(&self) -> Result<(), std::io::Error> {
+        self.file.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        if self.full.load(Ordering::SeqCst) {
+            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        self.file.write(offset, data)
+    }
+    fn close(&self) -> Result<(), std::io::Error> {
+        self.file.close()
+    }
+}
+
+#[tokio::test]
+async fn a_poisoned_store_reopens_once_the_disk_takes_writes_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.redb");
+    let full = Arc::new(AtomicBool::new(false));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .unwrap();
+    let disk = FullDisk {
+        file: redb::backends::FileBackend::new(file).unwrap(),
+        full: full.clone(),
+    };
+    let db = redb::Builder::new().create_with_backend(disk).unwrap();
+    let limits = Limits {
+        reopen_every: Duration::from_millis(200),
+        ..WIDE
+    };
+    let store = Store::start(&path, db, limits).unwrap();
+    let mut failures = store.failures();
+    store.write(|txn| put(txn, "before", 1)).await.unwrap();
+    assert_eq!(*failures.borrow_and_update(), None);
+
+    full.store(true, Ordering::SeqCst);
+    let failed = store.write(|txn| put(txn, "during", 2)).await;
+    assert!(
+        matches!(failed, Err(WriteError::Store(StoreError::Commit { .. }))),
+        "{failed:?}"
+    );
+    let cause = failures.borrow_and_update().clone();
+    assert!(
+        cause
+            .as_deref()
+            .is_some_and(|c| c.contains("No space left on device")),
+        "{cause:?}"
+    );
+    // Within `reopen_every` of the failure: refused at once, and reads still answer.
+    let refused = store.write(|txn| put(txn, "soon", 3)).await;
+    assert!(
+        matches!(refused, Err(WriteError::Store(StoreError::Poisoned { .. }))),
+        "{refused:?}"
+    );
+    assert_eq!(get(&store, "before").await, Some(1));
+
+    // The old handle stays broken (its disk is still "full"), but the file can be reopened.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    store.write(|txn| put(txn, "after", 4)).await.unwrap();
+    assert_eq!(*failures.borrow_and_update(), None);
+    assert_eq!(get(&store, "before").await, Some(1));
+    assert_eq!(get(&store, "after").await, Some(4));
+    assert_eq!(get(&store, "soon").await, None);
+    assert!(!dir.path().join("full.redb.probe").exists());
+    // And what was written survives closing and opening the file again.
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(get(&store, "after").await, Some(4));
+    assert_eq!(get(&store, "before").await, Some(1));
 }
