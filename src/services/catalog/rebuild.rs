@@ -151,8 +151,18 @@ async fn run(catalog: &Catalog, bus: &Bus) -> anyhow::Result<()> {
             .state
             .last_sequence;
         if end > reached[i] {
-            catalog.rebuilds.update(|p| p.total += end - reached[i]);
-            copy(catalog, bus, &next, &stream, &filter, reached[i] + 1, end).await?;
+            // Counted already up to where the first pass was to end, even if it stopped short.
+            let counted = reached[i].max(ends[i]);
+            catalog
+                .rebuilds
+                .update(|p| p.total += end.saturating_sub(counted));
+            let last = copy(catalog, bus, &next, &stream, &filter, reached[i] + 1, end).await?;
+            // `copy` stops after 5 s without a message; swapping then would lose events for good.
+            anyhow::ensure!(
+                last >= end || !has_matching(bus, &stream, &filter, last + 1, end).await?,
+                "reading {stream} stalled at sequence {last} of {end}; the rebuild is abandoned \
+                 and the current catalog stays: try again"
+            );
         }
     }
     let db = catalog.db.clone();
@@ -256,5 +266,24 @@ impl Pipeline<'_> {
             self.catalog.rebuilds.update(|p| p.applied += n);
         }
         Ok(())
+    }
+}
+
+/// Whether `stream` holds a message matching `filter` with a sequence in `from..=to`.
+async fn has_matching(
+    bus: &Bus,
+    stream: &str,
+    filter: &str,
+    from: u64,
+    to: u64,
+) -> anyhow::Result<bool> {
+    use async_nats::jetstream::stream::DirectGetErrorKind;
+    let s = bus.jetstream.get_stream_no_info(stream).await?;
+    match s.direct_get_next_for_subject(filter, Some(from)).await {
+        Ok(m) => Ok(m.sequence <= to),
+        Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => Ok(false),
+        Err(e) => Err(anyhow::anyhow!(
+            "checking {stream} after sequence {from}: {e}"
+        )),
     }
 }
