@@ -243,6 +243,7 @@ fn new_relay(bus: &Bus, store: &Store) -> Relay {
         service: "listings".into(),
         retention: souk::config::Config::defaults().outbox_retention(),
         backlog: Arc::new(AtomicU64::new(0)),
+        health: None,
     }
 }
 

@@ -179,6 +179,25 @@ pub struct Relay {
     pub retention: Duration,
     /// Current backlog, for readiness and the admin overview.
     pub backlog: Arc<AtomicU64>,
+    /// Readiness: the check `outbox:<service>` fails while publishing has failed for
+    /// [`STUCK_AFTER`] or longer.
+    pub health: Option<crate::health::Health>,
+}
+
+/// How long publishing may fail (nats-server restarting, a leader election) before readiness
+/// says the outbox is stuck.
+pub const STUCK_AFTER: Duration = Duration::from_secs(30);
+
+/// What an operator can do about a publish failure, when its text says.
+fn publish_hint(error: &str) -> &'static str {
+    if error.contains("insufficient resources") {
+        "; JetStream is out of storage: raise nats_max_file_store (SOUK_NATS_MAX_FILE_STORE) on \
+         the bundled server, or free disk space under the data dir"
+    } else if error.contains("maximum bytes") || error.contains("maximum messages") {
+        "; the stream is full: raise stream_max_bytes (SOUK_STREAM_MAX_BYTES)"
+    } else {
+        ""
+    }
 }
 
 impl Relay {
@@ -192,6 +211,11 @@ impl Relay {
             }
             delay = (delay * 2).min(Duration::from_secs(5));
         }
+        let check = format!("outbox:{}", self.service);
+        if let Some(h) = &self.health {
+            h.set(&check, true, "ok");
+        }
+        let mut failing_since: Option<tokio::time::Instant> = None;
         let mut commits = self.store.commits();
         let mut last_prune = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(50);
@@ -237,7 +261,22 @@ impl Relay {
                 }
             }
             if let Some(e) = failure {
-                tracing::warn!(service = %self.service, retry_in = ?delay, "outbox: publishing paused: {e}");
+                let hint = publish_hint(&e);
+                tracing::warn!(service = %self.service, retry_in = ?delay, "outbox: publishing paused: {e}{hint}");
+                let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                if let Some(h) = &self.health
+                    && since.elapsed() >= STUCK_AFTER
+                {
+                    h.set(
+                        &check,
+                        false,
+                        format!(
+                            "{} events wait; publishing has failed for {} s: {e}{hint}",
+                            self.backlog.load(Ordering::Relaxed),
+                            since.elapsed().as_secs()
+                        ),
+                    );
+                }
                 tokio::select! {
                     _ = cancel.cancelled() => {
                         self.record(&mut unrecorded).await?;
@@ -248,6 +287,11 @@ impl Relay {
                 delay = (delay * 2).min(Duration::from_secs(5));
             } else {
                 delay = Duration::from_millis(50);
+                if failing_since.take().is_some()
+                    && let Some(h) = &self.health
+                {
+                    h.set(&check, true, "ok");
+                }
             }
         }
     }

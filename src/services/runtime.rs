@@ -85,11 +85,12 @@ impl Runtime<'_> {
             store: store.clone(),
             backlog: backlog.clone(),
         });
-        let (store, bus, name, retention) = (
+        let (store, bus, name, retention, health) = (
             store.clone(),
             self.bus.clone(),
             service.to_string(),
             self.outbox_retention,
+            self.health.clone(),
         );
         self.supervisor
             .spawn(format!("{service}-outbox"), RESTART, move |cancel| {
@@ -99,6 +100,7 @@ impl Runtime<'_> {
                     service: name.clone(),
                     retention,
                     backlog: backlog.clone(),
+                    health: Some(health.clone()),
                 };
                 relay.run(cancel)
             });

@@ -213,6 +213,58 @@ async fn a_change_answered_504_is_not_made_when_nats_server_resumes() {
     assert_eq!(list["items"], json!([]), "{list}");
 }
 
+/// JetStream out of storage: writes are still acknowledged (the outbox keeps their events), and
+/// readiness says after a while which outbox is stuck and which setting to raise.
+#[tokio::test]
+async fn a_stuck_outbox_makes_souk_not_ready_and_names_the_setting() {
+    let souk = Souk::builder()
+        .env("SOUK_NATS_MAX_FILE_STORE", "2MiB")
+        .start();
+    souk.wait_ready(T).await;
+    let http = souk.http();
+    let url = |p: &str| format!("{}{p}", souk.url);
+    let seller: serde_json::Value = http
+        .post(url("/api/users"))
+        .json(&json!({"name": "Seller"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let description = "d".repeat(10_000);
+    for i in 0..300 {
+        let r = http
+            .post(url("/api/listings"))
+            .json(
+                &json!({"seller_id": seller["id"], "title": format!("Item {i}"),
+                          "listing_type": "sale", "price": 100, "description": description}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "create {i}");
+    }
+    let started = std::time::Instant::now();
+    let detail = loop {
+        let body: serde_json::Value = souk.get("/readyz").await.json().await.unwrap();
+        let check = &body["checks"]["outbox:listings"];
+        if check["ok"] == false {
+            break check["detail"].as_str().unwrap_or_default().to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "readiness never reported the stuck outbox: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(
+        detail.contains("nats_max_file_store") && detail.contains("SOUK_NATS_MAX_FILE_STORE"),
+        "{detail}"
+    );
+    assert!(souk.get("/readyz").await.status() == 503);
+}
+
 #[tokio::test]
 async fn sigterm_exits_zero_and_leaves_no_nats_server() {
     let mut souk = Souk::ready().await;
