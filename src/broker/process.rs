@@ -249,6 +249,8 @@ fn log_line(line: &str) {
         "ERR" | "FTL" => tracing::error!(target: "nats", "{msg}"),
         "TRC" => tracing::trace!(target: "nats", "{msg}"),
         "INF" | "DBG" => tracing::debug!(target: "nats", "{msg}"),
+        // The exec shim's own failure ("cannot run …"): nats-server never started.
+        _ if msg.starts_with("souk __nats-exec:") => tracing::error!(target: "nats", "{msg}"),
         _ => tracing::info!(target: "nats", "{msg}"),
     }
 }

@@ -34,7 +34,14 @@ pub fn exec(args: &NatsExecArgs) -> ExitCode {
             std::thread::sleep(std::time::Duration::from_millis(5));
             continue;
         }
-        eprintln!("souk __nats-exec: cannot run {program}: {err}");
+        let hint = if err.raw_os_error() == Some(nix::libc::EACCES) {
+            ". If the data dir is on a file system mounted noexec, move data_dir \
+             (SOUK_DATA_DIR) or set nats_server_bin (SOUK_NATS_SERVER_BIN) to a nats-server \
+             installed elsewhere"
+        } else {
+            ""
+        };
+        eprintln!("souk __nats-exec: cannot run {program}: {err}{hint}");
         return ExitCode::FAILURE;
     }
 }
