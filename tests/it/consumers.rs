@@ -454,3 +454,33 @@ async fn a_stopped_consumer_hands_back_what_it_had_not_handled() {
     cancel.cancel();
     run.await.unwrap().unwrap();
 }
+
+/// The rebuild's check that a catch-up left nothing out: a direct get by wildcard subject
+/// from a sequence, bounded by an end.
+#[tokio::test]
+async fn a_stream_is_asked_whether_matching_events_remain_in_a_range() {
+    use souk::services::catalog::rebuild::has_matching;
+    let nats = TestNats::start().await;
+    let bus = nats.bus().await;
+    let stream = bus.names().stream("listings");
+    for subject in [
+        "souk.events.listing.created",
+        "souk.events.listing.updated",
+        "souk.events.listing.created",
+    ] {
+        bus.jetstream
+            .publish(subject, "{}".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let any = "souk.events.listing.>";
+    assert!(has_matching(&bus, &stream, any, 1, 3).await.unwrap());
+    assert!(has_matching(&bus, &stream, any, 3, 3).await.unwrap());
+    assert!(!has_matching(&bus, &stream, any, 4, 10).await.unwrap());
+    let updated = "souk.events.listing.updated";
+    assert!(has_matching(&bus, &stream, updated, 1, 2).await.unwrap());
+    assert!(!has_matching(&bus, &stream, updated, 3, 3).await.unwrap());
+    assert!(!has_matching(&bus, &stream, updated, 1, 1).await.unwrap());
+}

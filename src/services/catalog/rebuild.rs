@@ -270,7 +270,7 @@ impl Pipeline<'_> {
 }
 
 /// Whether `stream` holds a message matching `filter` with a sequence in `from..=to`.
-async fn has_matching(
+pub async fn has_matching(
     bus: &Bus,
     stream: &str,
     filter: &str,
