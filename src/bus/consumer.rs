@@ -116,11 +116,12 @@ pub async fn run(
         .get_stream(&spec.stream)
         .await
         .with_context(|| format!("consumer {}: stream {}", spec.name, spec.stream))?;
+    let deliver_policy = take_over(&stream, &spec).await?;
     let consumer = stream
         .create_consumer(pull::Config {
             durable_name: Some(spec.name.clone()),
             filter_subjects: spec.filter_subjects.clone(),
-            deliver_policy: DeliverPolicy::All,
+            deliver_policy,
             ack_policy: AckPolicy::Explicit,
             ack_wait: spec.ack_wait,
             // Attempts are counted here, not by JetStream, so that the last one is dead-lettered
@@ -245,6 +246,45 @@ pub async fn run(
     let _ = in_flight.acquire_many(spec.concurrency.max(1) as u32).await;
     tracing::info!(consumer = %spec.name, "consumer stopped");
     Ok(())
+}
+
+/// Before the consumer is (re)created: the deliver policy to create it with.
+///
+/// A consumer whose last client was killed (`kill -9` of Souk, or a failed run of this task)
+/// still holds what it had delivered to it, and JetStream redelivers that only after `ack_wait`
+/// (30 s: the catalog missed acknowledged writes, and readiness said "catching up", that long
+/// after every crash). So when it has unacknowledged deliveries and nobody is pulling from it,
+/// it is replaced by one starting just after its acknowledgement floor: everything from there
+/// is delivered again at once, and handlers skip what they already applied. Otherwise the
+/// consumer's own deliver policy is kept (JetStream refuses to change it on an update).
+async fn take_over(
+    stream: &async_nats::jetstream::stream::Stream,
+    spec: &Spec,
+) -> anyhow::Result<DeliverPolicy> {
+    use async_nats::jetstream::context::ConsumerInfoErrorKind;
+    let info = match stream.consumer_info(&spec.name).await {
+        Ok(info) => info,
+        Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => return Ok(DeliverPolicy::All),
+        Err(e) => return Err(e).with_context(|| format!("consumer {}: reading it", spec.name)),
+    };
+    if info.num_ack_pending == 0 || info.num_waiting > 0 {
+        return Ok(info.config.deliver_policy);
+    }
+    let from = info.ack_floor.stream_sequence + 1;
+    stream
+        .delete_consumer(&spec.name)
+        .await
+        .with_context(|| format!("consumer {}: replacing it", spec.name))?;
+    tracing::info!(
+        consumer = %spec.name,
+        unacknowledged = info.num_ack_pending,
+        from_sequence = from,
+        "taking over a consumer whose last client left events unacknowledged; they are \
+         delivered again now instead of after ack_wait"
+    );
+    Ok(DeliverPolicy::ByStartSequence {
+        start_sequence: from,
+    })
 }
 
 /// Hands `batch` to the handler and acts on each outcome.

@@ -484,3 +484,61 @@ async fn a_stream_is_asked_whether_matching_events_remain_in_a_range() {
     assert!(!has_matching(&bus, &stream, updated, 3, 3).await.unwrap());
     assert!(!has_matching(&bus, &stream, updated, 1, 1).await.unwrap());
 }
+
+/// Takes a batch and never finishes it: a Souk killed while handling.
+struct Stall {
+    got: AtomicBool,
+}
+
+#[async_trait]
+impl Handler for Stall {
+    async fn handle(&self, _: &[Delivery]) -> Vec<Result<(), HandlerError>> {
+        self.got.store(true, Ordering::SeqCst);
+        std::future::pending().await
+    }
+}
+
+/// After a client dies holding deliveries (here: its task aborted mid-batch and its connection
+/// closed), the next start gets them at once, not after `ack_wait`.
+#[tokio::test]
+async fn events_a_dead_client_held_come_back_at_once_not_after_ack_wait() {
+    let nats = TestNats::start().await;
+    let bus = nats.bus().await;
+    for i in 1..=20 {
+        publish(&bus, &listing(&format!("lst_{i}"), 1, "x", "usr_1")).await;
+    }
+    let mut spec = Spec::new(
+        "test-takeover".into(),
+        "SOUK_LISTINGS".into(),
+        vec!["souk.events.listing.>".into()],
+    );
+    spec.ack_wait = Duration::from_secs(120);
+    let stall = Arc::new(Stall {
+        got: AtomicBool::new(false),
+    });
+    {
+        let dying = nats.bus().await;
+        let (_cancel, run) = spawn_consumer(&dying, spec.clone(), stall.clone());
+        until("the stalled batch", async || {
+            stall.got.load(Ordering::SeqCst)
+        })
+        .await;
+        run.abort();
+        let _ = run.await;
+        dying.client.drain().await.unwrap();
+    }
+    let handler = Arc::new(Flaky::default());
+    let started = Instant::now();
+    let (cancel, run) = spawn_consumer(&bus, spec, handler.clone());
+    until("every event", async || {
+        handler.applied.lock().unwrap().len() == 20
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "waited {:?}: the held events came back only after ack_wait",
+        started.elapsed()
+    );
+    cancel.cancel();
+    run.await.unwrap().unwrap();
+}
