@@ -568,7 +568,8 @@ impl Config {
             log_level,
             prefix,
             services,
-            shutdown_timeout: duration("shutdown_timeout")?,
+            // 0s would not wait at all: every stop would kill nats-server mid-write.
+            shutdown_timeout: positive("shutdown_timeout")?,
             idempotency_retention: duration("idempotency_retention")?,
             nats,
             streams,
@@ -857,6 +858,27 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("unknown service `bogus`"), "{err}");
+    }
+
+    /// `shutdown_timeout = "0s"` would make every stop kill nats-server at once, so it is
+    /// refused like a zero `http_request_timeout`, naming the key and its env var.
+    #[test]
+    fn durations_that_must_be_above_zero_refuse_zero() {
+        for (key, var) in [
+            ("shutdown_timeout", "SOUK_SHUTDOWN_TIMEOUT"),
+            ("http_request_timeout", "SOUK_HTTP_REQUEST_TIMEOUT"),
+        ] {
+            let err = Config::load(None, env(&[(var, "0s")]), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("`{key}`")) && err.contains(var),
+                "{err}"
+            );
+            assert!(err.contains("must be above 0"), "{err}");
+        }
+        let c = Config::load(None, env(&[("SOUK_SHUTDOWN_TIMEOUT", "1ms")]), &[]).unwrap();
+        assert_eq!(c.shutdown_timeout, Duration::from_millis(1));
     }
 
     #[test]
