@@ -277,10 +277,12 @@ pub async fn guard(State(s): State<AppState>, mut req: Request, next: Next) -> R
         // Sign-in routes still learn who is calling when they can (logout, me): not needed here.
         return next.run(req).await;
     }
+    // Behind a trusted proxy on the same host every peer is loopback: the client is the one
+    // the proxy names, as for the sign-in limits.
     let loopback = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|c| c.0.ip().is_loopback());
+        .is_some_and(|c| s.gate.client_ip(c.0.ip(), req.headers()).is_loopback());
     if rule == Access::LoopbackOrSignedIn && loopback {
         return next.run(req).await;
     }
