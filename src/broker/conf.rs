@@ -114,19 +114,25 @@ fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// Writes a file only its owner can read, atomically.
+/// Writes a file only its owner can read, atomically. Errors name `path`; a half-written
+/// temporary file is removed (so a full disk gets its space back).
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    let written = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
+    }
     restrict(path)
 }
 
@@ -158,6 +164,39 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(!format!("{a:?}").contains(&a.password));
+    }
+
+    /// A config that cannot be written (here: its directory is gone; a full disk or a
+    /// read-only directory fail the same way) is an error naming the file, not a panic.
+    #[test]
+    fn an_unwritable_config_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = load_or_create_identity(dir.path()).unwrap();
+        let gone = dir.path().join("gone");
+        let conf = ServerConf {
+            identity: &identity,
+            dir: &gone,
+            client_port: None,
+            monitor_port: None,
+            max_memory_store: 1,
+            max_file_store: 2,
+            sync_interval: None,
+        };
+        let err = format!("{:#}", write_config(&conf).unwrap_err());
+        assert!(
+            err.contains(&gone.join("nats-server.conf").display().to_string()),
+            "{err}"
+        );
+        // A directory where the temporary file goes (what a later test uses to make the write
+        // fail even as root): refused, and the directory is left alone.
+        fs::create_dir(dir.path().join("nats-server.tmp")).unwrap();
+        let conf = ServerConf {
+            dir: dir.path(),
+            ..conf
+        };
+        let err = format!("{:#}", write_config(&conf).unwrap_err());
+        assert!(err.contains("nats-server.conf"), "{err}");
+        assert!(dir.path().join("nats-server.tmp").is_dir());
     }
 
     #[test]

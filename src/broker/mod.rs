@@ -117,29 +117,19 @@ impl Broker {
         let mut backoff = BACKOFF_START;
         let mut attempt = 0u32;
         loop {
-            let config = conf::write_config(&conf::ServerConf {
-                identity: &self.identity,
-                dir: &self.dir,
-                client_port: ports.0,
-                monitor_port: ports.1,
-                max_memory_store: self.settings.max_memory_store,
-                max_file_store: self.settings.max_file_store,
-                sync_interval: self.settings.sync_interval,
-            })?;
-            let launch = process::Launch {
-                server: self.settings.server.path.clone(),
-                config,
-                shim: self.settings.shim.clone(),
-                go_mem_limit: self.settings.max_memory_store + (128 << 20),
-            };
             let started = Instant::now();
-            let ended = match self.run_once(&launch, &mut ports, started, &cancel).await {
-                Ok(Ended::Cancelled) => {
-                    self.state.send_replace(BrokerState::Stopped);
-                    return Ok(());
-                }
-                Ok(Ended::Failed(detail)) => detail,
+            // A config that cannot be written (disk full, permissions) is a failed attempt like
+            // any other: retried with the same backoff, so the server comes back once it can be.
+            let ended = match self.launch(ports) {
                 Err(e) => format!("{e:#}"),
+                Ok(launch) => match self.run_once(&launch, &mut ports, started, &cancel).await {
+                    Ok(Ended::Cancelled) => {
+                        self.state.send_replace(BrokerState::Stopped);
+                        return Ok(());
+                    }
+                    Ok(Ended::Failed(detail)) => detail,
+                    Err(e) => format!("{e:#}"),
+                },
             };
             if started.elapsed() > HEALTHY_RESETS_BACKOFF {
                 backoff = BACKOFF_START;
@@ -161,6 +151,31 @@ impl Broker {
             }
             backoff = (backoff * 2).min(BACKOFF_CAP);
         }
+    }
+
+    /// Writes the server's config for this attempt and says how to start it.
+    fn launch(&self, ports: (Option<u16>, Option<u16>)) -> anyhow::Result<process::Launch> {
+        let config = conf::write_config(&conf::ServerConf {
+            identity: &self.identity,
+            dir: &self.dir,
+            client_port: ports.0,
+            monitor_port: ports.1,
+            max_memory_store: self.settings.max_memory_store,
+            max_file_store: self.settings.max_file_store,
+            sync_interval: self.settings.sync_interval,
+        })
+        .with_context(|| {
+            format!(
+                "cannot write nats-server's config in {}; free some disk space there or make                  it writable by Souk's user (Souk keeps retrying)",
+                self.dir.display()
+            )
+        })?;
+        Ok(process::Launch {
+            server: self.settings.server.path.clone(),
+            config,
+            shim: self.settings.shim.clone(),
+            go_mem_limit: self.settings.max_memory_store + (128 << 20),
+        })
     }
 
     /// Starts one server process and watches it until it fails or `cancel`.

@@ -110,6 +110,41 @@ async fn a_killed_nats_server_is_restarted_and_readiness_recovers() {
     );
 }
 
+/// When nats-server's config cannot be written (disk full, unwritable dir), the broker keeps
+/// retrying with its backoff instead of giving up, and the server comes back once it can be
+/// written. (A failed write used to end the broker task: never restarted, never ready again.)
+/// The write is made to fail with a directory where its temporary file goes, which fails even
+/// for root.
+#[tokio::test]
+async fn a_config_that_cannot_be_written_is_retried_until_it_can() {
+    let souk = Souk::ready().await;
+    let first = souk.nats_pid().unwrap();
+    let blocker = souk.data_dir.join("nats/nats-server.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first as i32), Signal::SIGKILL).unwrap();
+
+    const FAILED: &str = "cannot write nats-server's config";
+    assert!(
+        eventually(T, || souk.log.text().matches(FAILED).count() >= 2).await,
+        "the failed write was not retried; log:\n{}",
+        souk.log.text()
+    );
+    let r = souk.get("/readyz").await;
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let detail = body["checks"]["broker"]["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains(FAILED) && detail.contains("nats-server.conf"),
+        "readiness names the file: {body}"
+    );
+
+    std::fs::remove_dir(&blocker).unwrap();
+    souk.wait_ready(T).await;
+    let second = souk.nats_pid().unwrap();
+    assert_ne!(first, second);
+    assert!(alive(second));
+}
+
 /// A hung nats-server (stopped, not dead) makes Souk not ready from its first missed health
 /// check, well before the restart; resumed in time, it is ready again without one. (Readiness
 /// used to stay 200 for the ~15 s until the restart.)
