@@ -398,11 +398,15 @@ pub async fn serve(config: Config, shim: Option<PathBuf>) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// SIGHUP (the terminal closed, or an operator's `kill -HUP` expecting a reload) stops Souk in
+/// order like SIGTERM rather than killing it outright: Souk has nothing to reload.
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    let mut hup = signal(SignalKind::hangup()).expect("installing the SIGHUP handler");
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = hup.recv() => tracing::info!("SIGHUP received; stopping (Souk does not reload)"),
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
     }
 }

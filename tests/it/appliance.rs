@@ -313,6 +313,23 @@ async fn sigterm_exits_zero_and_leaves_no_nats_server() {
     assert!(log.contains("nats-server stopped"), "{log}");
 }
 
+/// SIGHUP (a closed terminal, or `kill -HUP` from habit) stops Souk in order like SIGTERM; it
+/// used to kill it outright (exit 129, nothing logged, nats-server stopped by its parent-death
+/// signal rather than in order).
+#[tokio::test]
+async fn sighup_stops_in_order_like_sigterm() {
+    let mut souk = Souk::ready().await;
+    let nats = souk.nats_pid().unwrap();
+    souk.signal(Signal::SIGHUP);
+    let status = souk.wait_exit(T);
+    assert!(status.success(), "exit {status}; log:\n{}", souk.log.text());
+    assert!(!alive(nats), "nats-server {nats} outlived souk");
+    let log = souk.log.text();
+    assert!(log.contains("SIGHUP received"), "{log}");
+    assert!(log.contains("nats-server stopped"), "{log}");
+    assert!(log.contains("souk stopped"), "{log}");
+}
+
 /// An open live event stream (the console keeps one) ends when Souk stops, instead of holding
 /// the stop for the whole `shutdown_timeout` (it used to take 10 s with the default).
 #[tokio::test]
