@@ -15,7 +15,7 @@ use crate::supervisor::{Restart, Supervisor};
 use anyhow::Context;
 use std::fs::{self, File, TryLockError};
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -93,8 +93,9 @@ pub async fn start(
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let http_task = serve_http(listener, tls, http::router(state), http_cancel.clone());
-    let http_url = format!("{scheme}://{http_addr}");
-    tracing::info!("listening on {http_url}");
+    tracing::info!("listening on {scheme}://{http_addr}");
+    // For the links Souk prints (the setup link): usable in a browser as they are.
+    let http_url = format!("{scheme}://{}", reachable(http_addr));
 
     let mut supervisor = Supervisor::new();
     let metrics = crate::telemetry::metrics();
@@ -454,8 +455,34 @@ pub(crate) fn open_data_dir(config: &Config) -> anyhow::Result<File> {
     Ok(lock)
 }
 
+/// Where a browser on this host reaches a listener on `addr`: a wildcard bind (0.0.0.0, [::])
+/// is not an address to open, so it becomes loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
 fn notify_systemd(state: sd_notify::NotifyState<'_>) {
     if std::env::var_os("NOTIFY_SOCKET").is_some() {
         let _ = sd_notify::notify(&[state]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_for_a_wildcard_bind_use_loopback() {
+        let url = |bind: &str| format!("http://{}", reachable(bind.parse().unwrap()));
+        assert_eq!(url("0.0.0.0:8080"), "http://127.0.0.1:8080");
+        assert_eq!(url("[::]:8080"), "http://[::1]:8080");
+        assert_eq!(url("192.0.2.7:8080"), "http://192.0.2.7:8080");
+        assert_eq!(url("[2001:db8::1]:443"), "http://[2001:db8::1]:443");
+        assert_eq!(url("127.0.0.1:1"), "http://127.0.0.1:1");
     }
 }
