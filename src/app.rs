@@ -13,10 +13,8 @@ use crate::http::{self, AppState};
 use crate::services;
 use crate::supervisor::{Restart, Supervisor};
 use anyhow::Context;
-use std::fs::{self, File, TryLockError};
-use std::io::Write;
+use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,7 +52,7 @@ pub async fn start(
     interrupt: CancellationToken,
 ) -> Result<App, StartError> {
     let started = Instant::now();
-    let lock = open_data_dir(&config)?;
+    let lock = crate::data_dir::open(&config)?;
     tracing::info!(data_dir = %config.data_dir.display(), "using data dir");
 
     let listener = tokio::net::TcpListener::bind(config.http)
@@ -410,49 +408,6 @@ async fn wait_for_signal() {
         _ = hup.recv() => tracing::info!("SIGHUP received; stopping (Souk does not reload)"),
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
     }
-}
-
-/// Creates the data dir (0700) and takes its lock, so two Souks never share one store.
-pub(crate) fn open_data_dir(config: &Config) -> anyhow::Result<File> {
-    let dir = &config.data_dir;
-    let hint = || {
-        format!(
-            "config `data_dir`, env {}, flag --data-dir",
-            env_var("data_dir")
-        )
-    };
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create data dir {} ({})", dir.display(), hint()))?;
-    let path = dir.join("souk.lock");
-    let mut lock = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(|| format!("cannot write in data dir {} ({})", dir.display(), hint()))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            let holder = fs::read_to_string(&path).unwrap_or_default();
-            anyhow::bail!(
-                "data dir {} is in use by another souk (pid {}); give each instance its own \
-                 data dir ({})",
-                dir.display(),
-                holder.trim(),
-                hint()
-            );
-        }
-        Err(TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
-        }
-    }
-    lock.set_len(0)?;
-    write!(lock, "{}", std::process::id())?;
-    Ok(lock)
 }
 
 /// Where a browser on this host reaches a listener on `addr`: a wildcard bind (0.0.0.0, [::])

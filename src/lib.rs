@@ -9,6 +9,7 @@ pub mod bus;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod data_dir;
 pub mod health;
 pub mod http;
 pub mod ids;

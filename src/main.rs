@@ -13,6 +13,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every file Souk and its nats-server create is private to Souk's user.
+    souk::data_dir::private_umask();
     if let Command::NatsExec(args) = &cli.command {
         return souk::broker::shim::exec(args);
     }

@@ -81,7 +81,8 @@ pub fn resolve(configured: Option<&Path>, data_dir: &Path) -> anyhow::Result<Ser
 }
 
 /// Writes the embedded server to `<data>/bin/nats-server-<version>-<sha12>` unless a copy with
-/// the right checksum is already there. The write is atomic: temp file, 0755, fsync, rename.
+/// the right checksum is already there. The write is atomic: temp file, 0700 (Souk's user runs
+/// it; nothing else needs to), fsync, rename.
 fn extract(data_dir: &Path, version: &str, sha: &str) -> anyhow::Result<PathBuf> {
     let dir = data_dir.join("bin");
     let path = dir.join(format!("nats-server-{version}-{}", &sha[..12]));
@@ -101,7 +102,7 @@ fn extract(data_dir: &Path, version: &str, sha: &str) -> anyhow::Result<PathBuf>
     {
         let mut f = fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
         f.write_all(&bytes)?;
-        f.set_permissions(fs::Permissions::from_mode(0o755))?;
+        f.set_permissions(fs::Permissions::from_mode(0o700))?;
         f.sync_all()?;
     }
     fs::rename(&tmp, &path).with_context(|| format!("installing {}", path.display()))?;

@@ -6,6 +6,7 @@ mod catalog_api;
 mod console;
 mod consumers;
 mod contract_edges;
+mod data_dir;
 mod fuzz;
 mod listings_api;
 mod metrics;

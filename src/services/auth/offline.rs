@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 
 /// The data dir's lock (refused while Souk runs) and `auth.redb`.
 async fn open(config: &Config) -> anyhow::Result<(std::fs::File, Store)> {
-    let lock = crate::app::open_data_dir(config).context(
+    let lock = crate::data_dir::open(config).context(
         "stop Souk first, or use the API instead (POST /api/admin/accounts, POST /api/admin/tokens)",
     )?;
     let path = config.data_dir.join("auth.redb");
