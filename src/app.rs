@@ -52,7 +52,7 @@ pub async fn start(
     interrupt: CancellationToken,
 ) -> Result<App, StartError> {
     let started = Instant::now();
-    let lock = crate::data_dir::open(&config)?;
+    let lock = crate::data_dir::open(&config).map_err(anyhow::Error::from)?;
     tracing::info!(data_dir = %config.data_dir.display(), "using data dir");
 
     let listener = tokio::net::TcpListener::bind(config.http)

@@ -64,8 +64,30 @@ fn main() -> ExitCode {
     }
 }
 
-/// `souk admin …`, offline against the data dir.
+/// `souk admin …`, offline against the data dir. A data dir that did not exist is created (the
+/// first admin may be made before the first start), and the operator is told, since a mistyped
+/// `--data-dir` would otherwise put the account where no Souk looks.
 async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
+    let existed = config.data_dir.exists();
+    let made = match &command {
+        AdminCommand::Create { .. } => "the account is",
+        AdminCommand::Token { .. } => "the token is",
+        AdminCommand::ResetPassword { .. } => "accounts are",
+    };
+    let done = admin_in(&config, command).await;
+    if !existed && config.data_dir.exists() {
+        let dir = std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+        eprintln!(
+            "note: {} did not exist and was created; {made} only seen by a `souk serve` using \
+             this data dir (config `data_dir`, env {}, flag --data-dir)",
+            dir.display(),
+            souk::config::env_var("data_dir")
+        );
+    }
+    done
+}
+
+async fn admin_in(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
     use souk::services::auth::{Role, offline};
     let role = |text: &str| {
         Role::parse(text)
@@ -74,7 +96,7 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
     match command {
         AdminCommand::Create { email, role: r, .. } => {
             let password = read_password()?;
-            let account = offline::create(&config, &email, &password, role(&r)?).await?;
+            let account = offline::create(config, &email, &password, role(&r)?).await?;
             println!(
                 "created {} account {} ({})",
                 account.role.as_str(),
@@ -84,7 +106,7 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::ResetPassword { email, .. } => {
             let password = read_password()?;
-            offline::reset_password(&config, &email, &password).await?;
+            offline::reset_password(config, &email, &password).await?;
             println!("password set for {email}; their sessions have ended");
         }
         AdminCommand::Token {
@@ -99,7 +121,7 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
                 .map(|d| souk::config::parse_duration(&d))
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--expires-in: {e}"))?;
-            let created = offline::create_token(&config, &name, role(&r)?, expires_in).await?;
+            let created = offline::create_token(config, &name, role(&r)?, expires_in).await?;
             eprintln!(
                 "created {} token {} ({}); it is shown only now:",
                 created.info.role.as_str(),

@@ -1,7 +1,8 @@
-//! The data dir: kept private whoever created it.
+//! The data dir: kept private whoever created it, and the offline `admin` commands say what they
+//! did to it (created it) or why they cannot use it (permissions), not something misleading.
 
 use crate::support::{Souk, command};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -85,6 +86,52 @@ fn admin(
 
 const CREATE: &[&str] = &["create", "--email", "ops@example.com", "--password-stdin"];
 
+/// `souk admin create` on a data dir that does not exist (first run before the first start, or
+/// a mistyped `--data-dir`) still creates it, but says so, naming the absolute path, so an
+/// account made in the wrong place does not go unnoticed. A second run says nothing.
+#[test]
+fn admin_commands_say_when_they_created_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let relative = Path::new("typo-data");
+    let absolute = dir.path().join(relative);
+    let out = admin(relative, CREATE, &format!("{PASSWORD}\n"), |c| {
+        c.current_dir(dir.path());
+    });
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "note: {} did not exist and was created",
+            absolute.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("only seen by a `souk serve` using"), "{err}");
+    assert!(err.contains("SOUK_DATA_DIR"), "{err}");
+    assert_eq!(mode(&absolute), 0o700);
+    assert_eq!(mode(&absolute.join("auth.redb")), 0o600);
+
+    let out = admin(
+        &absolute,
+        &["token", "create", "--name", "ci", "--role", "viewer"],
+        "",
+        |_| {},
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("note:"), "the data dir existed: {err}");
+
+    let out = admin(
+        &dir.path().join("other"),
+        &["token", "create", "--name", "ci", "--role", "viewer"],
+        "",
+        |_| {},
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("the token is only seen by"), "{err}");
+}
+
 /// `souk admin …` on a data dir opened to others (`mkdir -m 0755`) makes it private too.
 #[test]
 fn admin_commands_make_an_open_data_dir_private() {
@@ -99,4 +146,34 @@ fn admin_commands_make_an_open_data_dir_private() {
     assert_eq!(mode(&data), 0o700);
     let open = open_to_others(&data, Path::new(""));
     assert!(open.is_empty(), "open to others: {open:?}");
+}
+
+/// A data dir the command may not write in is reported as that, naming the path, not as "stop
+/// Souk first" (which sent operators looking for a Souk that was not running). As root, which
+/// may write anywhere, the command runs as `nobody`.
+#[test]
+fn an_unwritable_data_dir_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let root = std::fs::metadata(&data).unwrap().uid() == 0;
+    let mode = if root { 0o755 } else { 0o555 };
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(mode)).unwrap();
+    let out = admin(&data, CREATE, &format!("{PASSWORD}\n"), |c| {
+        if root {
+            use std::os::unix::process::CommandExt;
+            c.uid(65534).gid(65534);
+        }
+    });
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains("stop Souk first"), "{err}");
+    assert!(
+        err.contains(&format!("cannot write in data dir {}", data.display())),
+        "{err}"
+    );
+    assert!(err.contains("Permission denied"), "{err}");
+    assert!(err.contains("as the user that owns the data dir"), "{err}");
 }

@@ -914,6 +914,12 @@ async fn admin_commands_work_offline_and_refuse_while_souk_runs() {
         "a brand new password\n",
     );
     assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no console account has the email nobody@example.com"),
+        "{err}"
+    );
+    assert!(!err.contains("with that id"), "{err}");
     let souk = Souk::builder().data_dir(&data).start();
     souk.wait_ready(T).await;
     let (s, _, _) = send(

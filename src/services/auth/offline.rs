@@ -10,13 +10,22 @@ use super::store;
 use crate::bus::{Meta, Names};
 use crate::config::Config;
 use crate::store::{Store, WriteError};
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 /// The data dir's lock (refused while Souk runs) and `auth.redb`.
 async fn open(config: &Config) -> anyhow::Result<(std::fs::File, Store)> {
-    let lock = crate::data_dir::open(config).context(
-        "stop Souk first, or use the API instead (POST /api/admin/accounts, POST /api/admin/tokens)",
-    )?;
+    use crate::data_dir::OpenError;
+    let lock = match crate::data_dir::open(config) {
+        Ok(lock) => lock,
+        Err(e @ OpenError::InUse { .. }) => {
+            return Err(anyhow::Error::new(e).context(
+                "stop Souk first, or use the API instead (POST /api/admin/accounts, POST \
+                 /api/admin/tokens)",
+            ));
+        }
+        // Not about a running Souk (permissions, a read-only disk): the error says what.
+        Err(OpenError::Failed(e)) => return Err(e),
+    };
     let path = config.data_dir.join("auth.redb");
     let db = tokio::task::spawn_blocking(move || Store::open(&path)).await??;
     db.write(store::init)
@@ -83,15 +92,22 @@ pub async fn reset_password(config: &Config, email: &str, password: &str) -> any
     let (_lock, db) = open(config).await?;
     let hash = commands::hash(password.to_string()).await;
     let names = Names::new(&config.prefix);
+    let unknown = anyhow::anyhow!(
+        "no console account has the email {email} in data dir {}; `souk admin create` makes one",
+        config.data_dir.display()
+    );
     db.write(move |t| {
-        let id = store::account_by_email(t, &email)?
-            .ok_or(AuthError::NotFound("console account with that email"))?;
-        let before = store::account(t, &id)?.ok_or(AuthError::NotFound("account"))?;
+        let id =
+            store::account_by_email(t, &email)?.ok_or(AuthError::NotFound("console account"))?;
+        let before = store::account(t, &id)?.ok_or(AuthError::NotFound("console account"))?;
         commands::set_password(t, &names, &before, hash.clone(), None, &system())?;
         Ok(())
     })
     .await
-    .map_err(refused)
+    .map_err(|e| match e {
+        WriteError::Rejected(AuthError::NotFound(_)) => unknown,
+        e => refused(e),
+    })
 }
 
 /// `souk admin token create`: a new API token; the secret is returned once.
