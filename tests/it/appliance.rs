@@ -1,5 +1,6 @@
 //! The appliance: one binary that starts, supervises and stops its own nats-server.
 
+use crate::support::api::Api;
 use crate::support::{self, Souk, alive, eventually};
 use nix::sys::signal::Signal;
 use serde_json::json;
@@ -184,19 +185,11 @@ async fn a_hung_nats_server_is_not_ready_at_once() {
 /// nats-server hung reach their service after the gateway gave up, and are dropped unstarted.
 #[tokio::test]
 async fn a_change_answered_504_is_not_made_when_nats_server_resumes() {
-    let souk = Souk::ready().await;
-    let http = souk.http();
+    let api = Api::start().await;
+    let (souk, http) = (&api.souk, &api.http);
     let url = |p: &str| format!("{}{p}", souk.url);
-    let user: serde_json::Value = http
-        .post(url("/api/users"))
-        .json(&json!({"name": "Before"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = user["id"].as_str().unwrap().to_string();
+    let user = api.post("/api/users", json!({"name": "Before"})).await;
+    let id = user.body["id"].as_str().unwrap().to_string();
     let pid = nix::unistd::Pid::from_raw(souk.nats_pid().unwrap() as i32);
     nix::sys::signal::kill(pid, Signal::SIGSTOP).unwrap();
     let patch = http
@@ -225,26 +218,12 @@ async fn a_change_answered_504_is_not_made_when_nats_server_resumes() {
     })
     .await;
     assert!(dropped, "{}", souk.log.text());
-    let after: serde_json::Value = http
-        .get(url(&format!("/api/users/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after = api.get(&format!("/api/users/{id}")).await.body;
     assert_eq!(
         (&after["name"], &after["version"]),
         (&json!("Before"), &json!(1))
     );
-    let list: serde_json::Value = http
-        .get(url("/api/users?q=Ghost"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = api.get("/api/users?q=Ghost").await.body;
     assert_eq!(list["items"], json!([]), "{list}");
 }
 
@@ -256,30 +235,23 @@ async fn a_stuck_outbox_makes_souk_not_ready_and_names_the_setting() {
         .env("SOUK_NATS_MAX_FILE_STORE", "2MiB")
         .start();
     souk.wait_ready(T).await;
-    let http = souk.http();
-    let url = |p: &str| format!("{}{p}", souk.url);
-    let seller: serde_json::Value = http
-        .post(url("/api/users"))
-        .json(&json!({"name": "Seller"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = Api {
+        http: souk.http(),
+        souk,
+    };
+    let seller = api.post("/api/users", json!({"name": "Seller"})).await.body;
     let description = "d".repeat(10_000);
     for i in 0..300 {
-        let r = http
-            .post(url("/api/listings"))
-            .json(
-                &json!({"seller_id": seller["id"], "title": format!("Item {i}"),
-                          "listing_type": "sale", "price": 100, "description": description}),
+        let r = api
+            .post(
+                "/api/listings",
+                json!({"seller_id": seller["id"], "title": format!("Item {i}"),
+                       "listing_type": "sale", "price": 100, "description": description}),
             )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "create {i}");
+            .await;
+        assert_eq!(r.status, 201, "create {i}: {r:?}");
     }
+    let souk = &api.souk;
     let started = std::time::Instant::now();
     let detail = loop {
         let body: serde_json::Value = souk.get("/readyz").await.json().await.unwrap();

@@ -4,7 +4,7 @@
 use crate::support::{Souk, command};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
@@ -66,22 +66,10 @@ fn admin(
     stdin: &str,
     tweak: impl FnOnce(&mut std::process::Command),
 ) -> Output {
-    use std::io::Write;
     let mut cmd = command(data);
-    cmd.arg("admin")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.arg("admin").args(args);
     tweak(&mut cmd);
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    crate::support::run_with_stdin(cmd, stdin)
 }
 
 const CREATE: &[&str] = &["create", "--email", "ops@example.com", "--password-stdin"];

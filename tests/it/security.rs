@@ -834,21 +834,9 @@ async fn admin_commands_work_offline_and_refuse_while_souk_runs() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let run = |args: &[&str], stdin: &str| {
-        use std::io::Write;
-        let mut child = command(&data)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        let mut cmd = command(&data);
+        cmd.args(args);
+        crate::support::run_with_stdin(cmd, stdin)
     };
     let out = run(CREATE_BOSS, "too short\n");
     assert!(!out.status.success());
@@ -1051,20 +1039,9 @@ async fn a_bad_tls_setting_stops_start_up_naming_the_key() {
 
 /// `souk admin create` for `email` in `data` (Souk stopped).
 fn create_offline(data: &std::path::Path, email: &str) {
-    use std::io::Write;
-    let mut child = command(data)
-        .args(["admin", "create", "--email", email, "--password-stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = command(data);
+    cmd.args(["admin", "create", "--email", email, "--password-stdin"]);
+    let out = crate::support::run_with_stdin(cmd, &format!("{PASSWORD}\n"));
     assert!(
         out.status.success(),
         "{}",

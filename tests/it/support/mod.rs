@@ -455,3 +455,21 @@ pub async fn stream_messages(
         }
     }
 }
+
+/// Runs `cmd` to the end with `stdin` as its input, capturing its output.
+pub fn run_with_stdin(mut cmd: Command, stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
