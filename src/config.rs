@@ -195,6 +195,13 @@ pub const KEYS: &[Key] = &[
     ),
 ];
 
+/// A setting that names something Souk cannot use (a TLS file that cannot be read), found when
+/// `serve` starts rather than when the configuration loads. `souk` exits 2 for it, as for any
+/// invalid configuration, so systemd does not restart it in a loop (`RestartPreventExitStatus=2`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unusable(pub String);
+
 /// The effective configuration.
 #[derive(Clone, Debug)]
 pub struct Config {

@@ -167,7 +167,11 @@ fn run_async(command: impl std::future::Future<Output = anyhow::Result<()>>) -> 
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("souk: {e:#}");
-            ExitCode::FAILURE
+            if e.chain().any(|c| c.is::<souk::config::Unusable>()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! TLS handshakes off the accept loop (a slow or stalled client delays nobody else) and hands
 //! finished connections to `axum::serve`.
 
+use crate::config::Unusable;
 use anyhow::Context;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -21,29 +22,30 @@ const HANDSHAKES: usize = 256;
 
 /// Reads the certificate chain and key; errors name the config keys.
 pub fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
+    let unusable = |what: String| anyhow::Error::new(Unusable(what));
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|i| i.collect::<Result<_, _>>())
-        .map_err(|e| anyhow::anyhow!("{e:?}"))
-        .with_context(|| {
-            format!(
-                "reading the certificate chain {} (config `http_tls_cert`, env SOUK_HTTP_TLS_CERT)",
-                cert.display()
-            )
+        .map_err(|e| {
+            unusable(format!(
+                "cannot read the certificate chain {} (config `http_tls_cert`, env \
+                 SOUK_HTTP_TLS_CERT): {}",
+                cert.display(),
+                pem_error(&e)
+            ))
         })?;
     if certs.is_empty() {
-        anyhow::bail!(
+        return Err(unusable(format!(
             "{} holds no PEM certificate (config `http_tls_cert`, env SOUK_HTTP_TLS_CERT)",
             cert.display()
-        );
+        )));
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))
-        .with_context(|| {
-            format!(
-                "reading the private key {} (config `http_tls_key`, env SOUK_HTTP_TLS_KEY)",
-                key.display()
-            )
-        })?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        unusable(format!(
+            "cannot read the private key {} (config `http_tls_key`, env SOUK_HTTP_TLS_KEY): {}",
+            key.display(),
+            pem_error(&e)
+        ))
+    })?;
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -51,9 +53,22 @@ pub fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
     .context("choosing TLS versions")?
     .with_no_client_auth()
     .with_single_cert(certs, key)
-    .context("the TLS key does not fit the certificate (config `http_tls_cert`, `http_tls_key`)")?;
+    .map_err(|e| {
+        unusable(format!(
+            "the TLS key does not fit the certificate (config `http_tls_cert`, `http_tls_key`): {e}"
+        ))
+    })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A PEM reading error in words: the I/O cause itself (e.g. "No such file or directory"), not
+/// its debug form.
+fn pem_error(e: &rustls_pki_types::pem::Error) -> String {
+    match e {
+        rustls_pki_types::pem::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// Finished TLS connections, for `axum::serve`.
