@@ -280,7 +280,7 @@ struct Writer {
 struct Poisoned {
     cause: String,
     /// When the commit failed or the file was last tried again.
-    tried: Option<Instant>,
+    tried: Instant,
 }
 
 impl Writer {
@@ -325,7 +325,7 @@ impl Writer {
                 self.shared.failure.send_replace(Some(cause.clone()));
                 self.poisoned = Some(Poisoned {
                     cause,
-                    tried: Some(Instant::now()),
+                    tried: Instant::now(),
                 });
             }
             for job in answers {
@@ -344,13 +344,10 @@ impl Writer {
         let Some(poisoned) = &mut self.poisoned else {
             return true;
         };
-        if poisoned
-            .tried
-            .is_some_and(|t| t.elapsed() < self.limits.reopen_every)
-        {
+        if poisoned.tried.elapsed() < self.limits.reopen_every {
             return false;
         }
-        poisoned.tried = Some(Instant::now());
+        poisoned.tried = Instant::now();
         let cause = poisoned.cause.clone();
         if let Err(e) = probe(&self.path) {
             tracing::debug!(path = %self.path.display(), "the disk does not take writes yet: {e}");
