@@ -161,7 +161,7 @@ pub async fn run(
         .await
         .with_context(|| format!("consumer {}: subscribing", spec.name))?
         .ready_chunks(spec.batch);
-    tracing::info!(consumer = %spec.name, stream = %spec.stream, "consumer running");
+    tracing::info!(consumer = %spec.name, stream = %spec.stream, ?deliver_policy, "consumer running");
 
     loop {
         // The permit first, then the chunk: while a batch is being handled, deliveries pile up

@@ -77,6 +77,12 @@ fn spawn_consumer(
     CancellationToken,
     tokio::task::JoinHandle<anyhow::Result<()>>,
 ) {
+    // What the consumer logs (a takeover, events handed back) shows in a failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_ansi(false)
+        .with_env_filter("souk=info")
+        .try_init();
     let cancel = CancellationToken::new();
     let run = tokio::spawn(consumer::run(
         bus.clone(),
