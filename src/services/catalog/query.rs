@@ -587,7 +587,7 @@ pub fn version_of(db: &Db, id: &str) -> Result<Option<u64>, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::bus::{Envelope, Meta};
     use crate::services::catalog::projector::apply_batch;
@@ -595,7 +595,7 @@ mod tests {
     use std::collections::HashMap;
 
     /// xorshift: deterministic data without a dependency.
-    struct Rng(u64);
+    pub(crate) struct Rng(pub u64);
     impl Rng {
         fn below(&mut self, n: usize) -> usize {
             self.0 ^= self.0 << 13;
@@ -643,7 +643,7 @@ mod tests {
     }
 
     /// Random creates, edits (text, price, status), deletions of listings and of sellers.
-    fn events(rng: &mut Rng, n: usize) -> Vec<(Envelope, String, u64)> {
+    pub(crate) fn events(rng: &mut Rng, n: usize) -> Vec<(Envelope, String, u64)> {
         let mut out = Vec::new();
         let mut versions: HashMap<String, u64> = HashMap::new();
         let mut ids: Vec<String> = Vec::new();
@@ -678,7 +678,7 @@ mod tests {
             let v = versions.entry(id.clone()).or_default();
             *v += 1;
             let listing_type = ["sale", "rent"][rng.below(2)];
-            let status = ["active", "active", "sold"][rng.below(3)];
+            let status = ["active", "active", "sold", "reserved", "archived"][rng.below(5)];
             let (n_title, n_description) = (1 + rng.below(3), rng.below(6));
             let (title, description) = (text(rng, n_title), text(rng, n_description));
             let (seller, price) = (format!("usr_{}", rng.below(5)), rng.below(50) as i64 * 100);
