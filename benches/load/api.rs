@@ -6,6 +6,11 @@
 //!   `POST /public/listings`, `GET /public/listings` (a page of the catalog's listing view);
 //! - `GET /api/users/{id}` (a point read over rpc).
 //!
+//! `GET /public/listings` is read three ways: the page of the seller every `POST` writes for
+//! (its newest listings are the newest of all), the page of a seller with three listings older
+//! than all of those (a statement that walks every listing to find a seller's shows here), and
+//! the page of every seller.
+//!
 //! Each endpoint runs `--runs` times alternating with `GET /healthz`; medians and spreads.
 
 use crate::client::{self, Load};
@@ -38,6 +43,51 @@ fn json_post(
     })
 }
 
+/// A `GET path`.
+fn get(path: &'static str) -> client::MakeRequest {
+    Arc::new(move |_, _| {
+        Request::get(path)
+            .body(Full::new(Bytes::new()))
+            .expect("a valid request")
+    })
+}
+
+/// A seller with three listings, made before the run's: returns its id once the catalog
+/// shows them.
+async fn small_seller(addr: std::net::SocketAddr) -> anyhow::Result<String> {
+    let http = client::reqwest_client().build()?;
+    let base = format!("http://{addr}/public");
+    let user: serde_json::Value = http
+        .post(format!("{base}/users"))
+        .json(&serde_json::json!({"name": "Small seller"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = user["user"]["id"].as_str().unwrap_or_default().to_string();
+    for price in [100, 200, 300] {
+        http.post(format!("{base}/listings"))
+            .json(&serde_json::json!({"user_id": id, "listing_type": "sale", "price": price}))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    for _ in 0..100 {
+        let page: serde_json::Value = http
+            .get(format!("{base}/listings?user_id={id}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if page["listings"].as_array().is_some_and(|l| l.len() == 3) {
+            return Ok(id);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the small seller's three listings did not reach the catalog in 5 s")
+}
+
 pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
     let runs = ctx.opts.runs_or(3);
     let (clients, duration) = (ctx.opts.clients, ctx.opts.duration);
@@ -50,6 +100,10 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
     let list_path: &'static str = Box::leak(
         format!("/public/listings?page_num=1&page_size=20&user_id={seller}").into_boxed_str(),
     );
+    let small = ctx.rt.block_on(small_seller(souk.addr))?;
+    let small_path: &'static str = Box::leak(
+        format!("/public/listings?page_num=1&page_size=20&user_id={small}").into_boxed_str(),
+    );
     let s = seller.clone();
     let endpoints: Vec<(&str, client::MakeRequest, StatusCode)> = vec![
         (
@@ -59,15 +113,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
             }),
             StatusCode::CREATED,
         ),
-        (
-            "`GET /api/users/{id}`",
-            Arc::new(move |_, _| {
-                Request::get(user_path)
-                    .body(Full::new(Bytes::new()))
-                    .expect("a valid request")
-            }),
-            StatusCode::OK,
-        ),
+        ("`GET /api/users/{id}`", get(user_path), StatusCode::OK),
         (
             "`POST /public/users`",
             json_post("/public/users", |n| {
@@ -89,11 +135,17 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<Section> {
         ),
         (
             "`GET /public/listings` (page of 20)",
-            Arc::new(move |_, _| {
-                Request::get(list_path)
-                    .body(Full::new(Bytes::new()))
-                    .expect("a valid request")
-            }),
+            get(list_path),
+            StatusCode::OK,
+        ),
+        (
+            "`GET /public/listings`, a seller with 3 older listings",
+            get(small_path),
+            StatusCode::OK,
+        ),
+        (
+            "`GET /public/listings`, every seller",
+            get("/public/listings?page_num=1&page_size=20"),
             StatusCode::OK,
         ),
     ];
