@@ -92,7 +92,33 @@ async fn service_stats(bus: &Bus) -> Vec<Value> {
     out
 }
 
-async fn streams(bus: &Bus) -> Result<Vec<Value>, Problem> {
+/// A stream's state and its consumers', as JetStream reports them.
+pub(super) struct StreamState {
+    pub name: String,
+    pub messages: u64,
+    pub bytes: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub consumers: Vec<ConsumerState>,
+}
+
+pub(super) struct ConsumerState {
+    pub name: String,
+    pub pending: u64,
+    pub ack_pending: u64,
+    pub redelivered: u64,
+    pub delivered_seq: u64,
+}
+
+impl ConsumerState {
+    /// Filtered consumers skip most of the stream: lag is what they still owe.
+    pub fn lag(&self) -> u64 {
+        self.pending + self.ack_pending
+    }
+}
+
+/// Souk's event streams and the dead-letter stream (those that exist), with their consumers.
+pub(super) async fn stream_states(bus: &Bus) -> anyhow::Result<Vec<StreamState>> {
     let mut out = Vec::new();
     let mut names: Vec<String> = crate::bus::subjects::PRODUCERS
         .iter()
@@ -103,34 +129,61 @@ async fn streams(bus: &Bus) -> Result<Vec<Value>, Problem> {
         let Ok(mut stream) = bus.jetstream.get_stream(&name).await else {
             continue;
         };
-        let info = stream
-            .info()
-            .await
-            .map_err(|e| Problem::internal("reading stream info", e))?
-            .clone();
+        let info = stream.info().await?.clone();
         let mut consumers = Vec::new();
         let mut list = stream.consumers();
         while let Some(Ok(c)) = list.next().await {
-            consumers.push(json!({
-                "name": c.name,
-                "pending": c.num_pending,
-                "ack_pending": c.num_ack_pending,
-                "redelivered": c.num_redelivered,
-                "delivered_seq": c.delivered.stream_sequence,
-                // Filtered consumers skip most of the stream: lag is what they still owe.
-                "lag": c.num_pending + c.num_ack_pending as u64,
-            }));
+            consumers.push(ConsumerState {
+                name: c.name,
+                pending: c.num_pending,
+                ack_pending: c.num_ack_pending as u64,
+                redelivered: c.num_redelivered as u64,
+                delivered_seq: c.delivered.stream_sequence,
+            });
         }
-        out.push(json!({
-            "name": name,
-            "messages": info.state.messages,
-            "bytes": info.state.bytes,
-            "first_seq": info.state.first_sequence,
-            "last_seq": info.state.last_sequence,
-            "consumers": consumers,
-        }));
+        out.push(StreamState {
+            name,
+            messages: info.state.messages,
+            bytes: info.state.bytes,
+            first_seq: info.state.first_sequence,
+            last_seq: info.state.last_sequence,
+            consumers,
+        });
     }
     Ok(out)
+}
+
+async fn streams(bus: &Bus) -> Result<Vec<Value>, Problem> {
+    let states = stream_states(bus)
+        .await
+        .map_err(|e| Problem::internal("reading stream info", e))?;
+    Ok(states
+        .into_iter()
+        .map(|s| {
+            let consumers: Vec<Value> = s
+                .consumers
+                .iter()
+                .map(|c| {
+                    json!({
+                        "name": c.name,
+                        "pending": c.pending,
+                        "ack_pending": c.ack_pending,
+                        "redelivered": c.redelivered,
+                        "delivered_seq": c.delivered_seq,
+                        "lag": c.lag(),
+                    })
+                })
+                .collect();
+            json!({
+                "name": s.name,
+                "messages": s.messages,
+                "bytes": s.bytes,
+                "first_seq": s.first_seq,
+                "last_seq": s.last_seq,
+                "consumers": consumers,
+            })
+        })
+        .collect())
 }
 
 fn stores(dir: &std::path::Path) -> Vec<Value> {

@@ -68,3 +68,71 @@ async fn behind_a_trusted_proxy_only_a_forwarded_loopback_client_needs_no_token(
     let direct = Souk::ready().await;
     assert_eq!(status(&direct, Some("203.0.113.9"), false).await, 200);
 }
+
+/// The series an operator alerts on, read fresh at each scrape: readiness, dead letters by
+/// consumer, streams and consumers' lag. A frozen nats-server (SIGSTOP) makes the scrape say
+/// so (`souk_jetstream_up 0`, not ready) within a few seconds instead of hanging or showing
+/// stale figures.
+#[tokio::test]
+async fn metrics_show_readiness_dead_letters_and_consumer_lag() {
+    use nix::sys::signal::{Signal, kill};
+    let souk = Souk::ready().await;
+    let scrape = async || {
+        let r = souk.get("/metrics").await;
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    };
+    let text = scrape().await;
+    for line in [
+        "souk_ready 1",
+        "souk_jetstream_up 1",
+        r#"souk_check_ok{check="broker"} 1"#,
+        r#"souk_stream_messages{stream="SOUK_LISTINGS"} 0"#,
+        r#"souk_consumer_lag{stream="SOUK_LISTINGS",consumer="catalog-listings"} 0"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
+    assert!(!text.contains("souk_dead_letters{"), "{text}");
+
+    let nats = souk.nats().await;
+    let js = async_nats::jetstream::new(nats.clone());
+    js.publish("souk.events.listing.created", "this is not an event".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = scrape().await;
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.contains(&r#"souk_dead_letters{consumer="catalog-listings"} 1"#)
+            && lines.contains(&r#"souk_stream_messages{stream="SOUK_LISTINGS"} 1"#)
+            && lines.contains(&r#"souk_stream_messages{stream="SOUK_DLQ"} 1"#)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dead letter never showed:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let pid = nix::unistd::Pid::from_raw(souk.nats_pid().unwrap() as i32);
+    kill(pid, Signal::SIGSTOP).unwrap();
+    let started = Instant::now();
+    let mut text = String::new();
+    while started.elapsed() < Duration::from_secs(10) {
+        text = scrape().await;
+        if text.lines().any(|l| l == "souk_jetstream_up 0") {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    kill(pid, Signal::SIGCONT).unwrap();
+    assert!(
+        text.lines().any(|l| l == "souk_jetstream_up 0") && !text.contains("souk_consumer_lag{"),
+        "a frozen nats-server was not reported within {took:?}:\n{text}"
+    );
+    assert!(took < Duration::from_secs(8), "a scrape took {took:?}");
+}
