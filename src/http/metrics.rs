@@ -7,6 +7,7 @@
 //! does not answer, `souk_jetstream_up` is 0 and those series are left out rather than stale.
 
 use super::AppState;
+use super::admin::{ConsumerState, StreamState};
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -81,64 +82,63 @@ async fn operations(s: &AppState, out: &mut String) {
         dead.iter()
             .map(|(c, n)| (vec![("consumer", c.as_str())], *n)),
     );
-    let stream = |get: fn(&super::admin::StreamState) -> u64| {
-        streams
+    for (name, help, get) in STREAM_GAUGES {
+        let series = streams
             .iter()
-            .map(move |s| (vec![("stream", s.name.as_str())], get(s)))
-    };
-    gauge(
-        out,
+            .map(|s| (vec![("stream", s.name.as_str())], get(s)));
+        gauge(out, name, help, series);
+    }
+    for (name, help, get) in CONSUMER_GAUGES {
+        let series = streams.iter().flat_map(|s| {
+            s.consumers.iter().map(move |c| {
+                let labels = vec![("stream", s.name.as_str()), ("consumer", c.name.as_str())];
+                (labels, get(c))
+            })
+        });
+        gauge(out, name, help, series);
+    }
+}
+
+type Gauge<T> = (&'static str, &'static str, fn(&T) -> u64);
+
+const STREAM_GAUGES: [Gauge<StreamState>; 3] = [
+    (
         "souk_stream_messages",
         "Messages held by the stream.",
-        stream(|s| s.messages),
-    );
-    gauge(
-        out,
-        "souk_stream_bytes",
-        "Bytes held by the stream.",
-        stream(|s| s.bytes),
-    );
-    gauge(
-        out,
+        |s| s.messages,
+    ),
+    ("souk_stream_bytes", "Bytes held by the stream.", |s| {
+        s.bytes
+    }),
+    (
         "souk_stream_last_sequence",
         "The stream's last sequence.",
-        stream(|s| s.last_seq),
-    );
-    let consumer = |get: fn(&super::admin::ConsumerState) -> u64| {
-        streams.iter().flat_map(move |s| {
-            s.consumers.iter().map(move |c| {
-                (
-                    vec![("stream", s.name.as_str()), ("consumer", c.name.as_str())],
-                    get(c),
-                )
-            })
-        })
-    };
-    gauge(
-        out,
+        |s| s.last_seq,
+    ),
+];
+
+const CONSUMER_GAUGES: [Gauge<ConsumerState>; 4] = [
+    (
         "souk_consumer_lag",
         "Events the consumer still owes: not delivered yet plus delivered and unacknowledged.",
-        consumer(super::admin::ConsumerState::lag),
-    );
-    gauge(
-        out,
+        ConsumerState::lag,
+    ),
+    (
         "souk_consumer_pending",
         "Events not delivered to the consumer yet.",
-        consumer(|c| c.pending),
-    );
-    gauge(
-        out,
+        |c| c.pending,
+    ),
+    (
         "souk_consumer_ack_pending",
         "Events delivered to the consumer and not acknowledged yet.",
-        consumer(|c| c.ack_pending),
-    );
-    gauge(
-        out,
+        |c| c.ack_pending,
+    ),
+    (
         "souk_consumer_redelivered",
         "Events delivered to the consumer more than once and not acknowledged yet.",
-        consumer(|c| c.redelivered),
-    );
-}
+        |c| c.redelivered,
+    ),
+];
 
 /// One gauge family in Prometheus' text format.
 fn gauge<'a>(

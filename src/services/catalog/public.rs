@@ -100,27 +100,20 @@ pub fn page(db: &Db, req: &PageRequest) -> Result<Vec<Row>, StoreError> {
 mod tests {
     use super::*;
     use crate::services::catalog::projector::apply_batch;
-    use crate::services::catalog::query::tests::{Rng, events};
+    use crate::services::catalog::query::tests::{Rng, events, strings};
 
     /// The same page by the plain statement: every visible listing, filtered and sorted.
     fn plain(db: &Db, req: &PageRequest) -> Vec<String> {
         let size = req.page_size as i64;
         let offset = (req.page_num as i64 - 1) * size;
-        db.read(|c| {
-            let mut stmt = c
-                .prepare(
-                    "SELECT id FROM items WHERE hidden = 0 AND (?1 IS NULL OR seller_id = ?1)
-                     ORDER BY id DESC LIMIT ?2 OFFSET ?3",
-                )
-                .unwrap();
-            let ids = stmt
-                .query_map(rusqlite::params![req.user_id, size, offset], |r| r.get(0))
-                .unwrap()
-                .collect::<Result<Vec<String>, _>>()
-                .unwrap();
-            Ok(ids)
-        })
-        .unwrap()
+        let sql = "SELECT id FROM items WHERE hidden = 0 AND (?1 IS NULL OR seller_id = ?1)
+                   ORDER BY id DESC LIMIT ?2 OFFSET ?3";
+        strings(
+            &db.current(),
+            sql,
+            rusqlite::params![req.user_id, size, offset],
+            0,
+        )
     }
 
     /// Every page, with and without a seller, holds what the plain statement finds, in its
@@ -164,34 +157,20 @@ mod tests {
                 }
             }
         }
-        let statuses: Vec<String> = db
-            .read(|c| {
-                let mut stmt = c
-                    .prepare("SELECT DISTINCT status FROM items WHERE hidden = 0")
-                    .unwrap();
-                Ok(stmt
-                    .query_map([], |r| r.get(0))
-                    .unwrap()
-                    .collect::<Result<_, _>>()
-                    .unwrap())
-            })
-            .unwrap();
+        let statuses = strings(
+            &g,
+            "SELECT DISTINCT status FROM items WHERE hidden = 0",
+            [],
+            0,
+        );
         assert_eq!(
             statuses.len(),
             4,
             "every status is on some page: {statuses:?}"
         );
 
-        let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Vec<String> {
-            db.read(|c| {
-                let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-                Ok(stmt
-                    .query_map(params, |r| r.get(3))
-                    .unwrap()
-                    .collect::<Result<_, _>>()
-                    .unwrap())
-            })
-            .unwrap()
+        let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| {
+            strings(&g, &format!("EXPLAIN QUERY PLAN {sql}"), params, 3)
         };
         let sorts = |plan: &[String]| plan.iter().any(|step| step.contains("TEMP B-TREE"));
         let seller = plan(seller_sql(), rusqlite::params!["usr_1", 10, 0]);

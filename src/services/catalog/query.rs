@@ -643,6 +643,24 @@ pub(super) mod tests {
     }
 
     /// Random creates, edits (text, price, status), deletions of listings and of sellers.
+    /// Column `col` of every row `sql` returns.
+    pub(crate) fn strings(
+        g: &Generation,
+        sql: &str,
+        params: impl rusqlite::Params,
+        col: usize,
+    ) -> Vec<String> {
+        g.read(|c| {
+            let mut stmt = c.prepare(sql).unwrap();
+            Ok(stmt
+                .query_map(params, |r| r.get(col))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap())
+        })
+        .unwrap()
+    }
+
     pub(crate) fn events(rng: &mut Rng, n: usize) -> Vec<(Envelope, String, u64)> {
         let mut out = Vec::new();
         let mut versions: HashMap<String, u64> = HashMap::new();
@@ -798,16 +816,7 @@ pub(super) mod tests {
     /// The index's totals without text match a count of the rows, for every filter.
     fn counts_match(db: &Db, rng: &mut Rng) {
         let g = db.current();
-        let sellers: Vec<String> = g
-            .read(|c| {
-                let mut stmt = c.prepare("SELECT DISTINCT seller_id FROM items").unwrap();
-                Ok(stmt
-                    .query_map([], |r| r.get(0))
-                    .unwrap()
-                    .collect::<Result<_, _>>()
-                    .unwrap())
-            })
-            .unwrap();
+        let sellers = strings(&g, "SELECT DISTINCT seller_id FROM items", [], 0);
         for _ in 0..200 {
             let status = ["active", "sold", "reserved"][rng.below(3)];
             let listing_type = ["sale", "rent", "auction"][rng.below(3)];
