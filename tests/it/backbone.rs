@@ -427,12 +427,8 @@ async fn malformed_and_oversized_rpc_requests_get_structured_errors() {
 async fn a_poison_event_is_dead_lettered_once_and_the_catalog_keeps_flowing() {
     let souk = Souk::ready().await;
     let nats = souk.nats().await;
-    let js = async_nats::jetstream::new(nats.clone());
-    js.publish("souk.events.listing.created", "this is not an event".into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    souk.jetstream_publish("souk.events.listing.created", "this is not an event")
+        .await;
 
     let deadline = Instant::now() + T;
     let letters = loop {

@@ -94,13 +94,8 @@ async fn metrics_show_readiness_dead_letters_and_consumer_lag() {
     }
     assert!(!text.contains("souk_dead_letters{"), "{text}");
 
-    let nats = souk.nats().await;
-    let js = async_nats::jetstream::new(nats.clone());
-    js.publish("souk.events.listing.created", "this is not an event".into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    souk.jetstream_publish("souk.events.listing.created", "this is not an event")
+        .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let text = scrape().await;

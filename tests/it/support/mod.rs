@@ -410,6 +410,17 @@ impl Souk {
             .unwrap()
     }
 
+    /// Publishes `payload` to `subject` through JetStream, as a producer would, and waits for
+    /// the stream's acknowledgement (a poison event, in the tests that send one).
+    pub async fn jetstream_publish(&self, subject: &'static str, payload: &'static str) {
+        async_nats::jetstream::new(self.nats().await)
+            .publish(subject, payload.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
     /// Sends a JSON request; returns the status and the JSON body (Null when empty).
     pub async fn json(
         &self,
