@@ -412,7 +412,7 @@ async fn wait_for_signal() {
 
 /// Where a browser on this host reaches a listener on `addr`: a wildcard bind (0.0.0.0, [::])
 /// is not an address to open, so it becomes loopback.
-fn reachable(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn reachable(addr: SocketAddr) -> SocketAddr {
     let ip = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),

@@ -86,7 +86,8 @@ pub enum ProjectionsCommand {
     Rebuild {
         /// The read model: `catalog`.
         name: String,
-        /// The running Souk's address (default: from config `http`).
+        /// The running Souk's address (default: from config `http`; https://localhost:PORT when
+        /// `http_tls_cert` is set, trusting only that certificate).
         #[arg(long, value_name = "URL")]
         url: Option<String>,
         /// An admin API token (env SOUK_TOKEN).

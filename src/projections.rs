@@ -12,10 +12,6 @@ pub async fn rebuild(
     url: Option<String>,
     token: Option<String>,
 ) -> anyhow::Result<()> {
-    let base = url
-        .unwrap_or_else(|| format!("http://{}", config.http))
-        .trim_end_matches('/')
-        .to_string();
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         bail!(
             "an admin API token is needed: pass --token or set SOUK_TOKEN (make one with \
@@ -29,17 +25,37 @@ pub async fn rebuild(
             .parse()
             .context("the token has characters a header cannot carry")?,
     );
-    let http = reqwest::Client::builder()
-        .no_proxy()
+    let mut http = crate::http::tls::client()
         .default_headers(headers)
-        .timeout(Duration::from_secs(30))
-        .build()?;
+        .timeout(Duration::from_secs(30));
+    let here = crate::app::reachable(config.http);
+    let base = match (&config.security.tls_cert, url) {
+        (None, url) => url.unwrap_or_else(|| format!("http://{here}")),
+        (Some(cert), url) => {
+            // Souk serves HTTPS with this chain: trust it (and only it), and by default reach
+            // the listener as `localhost`, the name a self-signed certificate usually holds.
+            http = http.tls_backend_preconfigured(trusting(cert)?);
+            if url.is_none() {
+                http = http.resolve("localhost", here);
+            }
+            url.unwrap_or_else(|| format!("https://localhost:{}", here.port()))
+        }
+    }
+    .trim_end_matches('/')
+    .to_string();
+    let http = http.build()?;
     let started = http
         .post(format!("{base}/api/admin/projections/{name}/rebuild"))
         .send()
         .await
         .with_context(|| {
-            format!("cannot reach souk at {base}; is it running? (pass --url, or set `http`)")
+            let tls = if config.security.tls_cert.is_some() {
+                " If the certificate in `http_tls_cert` does not name localhost, pass \
+                 --url https://<a name it holds>:<port>."
+            } else {
+                ""
+            };
+            format!("cannot reach souk at {base}; is it running? (pass --url, or set `http`).{tls}")
         })?;
     let status = started.status();
     let body: Value = started.json().await.unwrap_or_default();
@@ -82,4 +98,37 @@ pub async fn rebuild(
             other => bail!("unexpected rebuild state {other:?}"),
         }
     }
+}
+
+/// A TLS client configuration whose only roots are the certificates in `chain` (PEM): the
+/// certificate Souk serves (config `http_tls_cert`).
+fn trusting(chain: &std::path::Path) -> anyhow::Result<rustls::ClientConfig> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(chain).with_context(|| {
+        format!(
+            "cannot read {} (config `http_tls_cert`, env SOUK_HTTP_TLS_CERT)",
+            chain.display()
+        )
+    })? {
+        roots
+            .add(
+                cert.with_context(|| {
+                    format!("{} is not a PEM certificate chain", chain.display())
+                })?,
+            )
+            .with_context(|| {
+                format!("{} holds a certificate rustls cannot use", chain.display())
+            })?;
+    }
+    Ok(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .context("choosing TLS versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
 }

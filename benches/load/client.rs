@@ -197,9 +197,7 @@ pub fn reqwest_client() -> reqwest::ClientBuilder {
             b.parse().expect("a token header"),
         );
     }
-    reqwest::Client::builder()
-        .no_proxy()
-        .default_headers(headers)
+    souk::http::tls::client().default_headers(headers)
 }
 
 async fn connect(addr: SocketAddr) -> anyhow::Result<http1::SendRequest<Full<Bytes>>> {

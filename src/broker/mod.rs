@@ -79,7 +79,7 @@ impl Broker {
         let dir = settings.data_dir.join("nats");
         private_dir(&dir)?;
         let identity = conf::load_or_create_identity(&dir)?;
-        let http = reqwest::Client::builder().no_proxy().build()?;
+        let http = crate::http::tls::client().build()?;
         let (state, _) = watch::channel(BrokerState::Starting);
         Ok(Arc::new(Broker {
             settings,

@@ -133,3 +133,12 @@ impl axum::serve::Listener for TlsListener {
         Ok(self.local)
     }
 }
+
+/// An HTTP client builder, without proxies. reqwest's TLS here comes without a crypto provider
+/// (Souk uses ring, as async-nats and the server side do), and reqwest refuses to build any
+/// client, even a plain-HTTP one, until a process-wide provider is installed: so this installs
+/// ring first (once; later calls find it there). Every reqwest client is made through here.
+pub fn client() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy()
+}

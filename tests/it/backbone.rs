@@ -71,8 +71,7 @@ async fn load(
         reqwest::header::AUTHORIZATION,
         format!("Bearer {}", souk.token).parse().unwrap(),
     );
-    let http = reqwest::Client::builder()
-        .no_proxy()
+    let http = souk::http::tls::client()
         .default_headers(auth)
         .timeout(Duration::from_secs(15))
         .build()

@@ -11,8 +11,7 @@ const PASSWORD: &str = "correct horse battery";
 
 /// A client that keeps cookies (the console's way), with no other credential.
 fn browser() -> Client {
-    Client::builder()
-        .no_proxy()
+    souk::http::tls::client()
         .cookie_store(true)
         .build()
         .unwrap()
@@ -383,8 +382,7 @@ async fn the_eleventh_bad_login_from_one_address_is_refused_but_others_still_sig
     assert_eq!(status, 429);
 
     // Another address (127.0.0.2 reaches the loopback listener too) signs in.
-    let elsewhere = Client::builder()
-        .no_proxy()
+    let elsewhere = souk::http::tls::client()
         .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
         .build()
         .unwrap();
@@ -1122,4 +1120,89 @@ async fn a_request_slower_than_the_timeout_gets_503_and_souk_stays_up() {
     );
     let (status, _, _) = send(souk.anonymous().get(format!("{}/healthz", souk.url))).await;
     assert_eq!(status, 200);
+}
+
+/// `souk projections rebuild` reaches a Souk that serves HTTPS: by default as `localhost` on the
+/// configured port, trusting only the certificate in `http_tls_cert`. (It spoke plain HTTP only,
+/// and said "cannot reach souk; is it running?" to a running Souk.) A certificate that is not
+/// the one served is refused, with a hint about `--url`.
+#[tokio::test]
+async fn the_rebuild_command_speaks_https_when_souk_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let write_cert = |name: &str| {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let (cert_file, key_file) = (
+            dir.path().join(format!("{name}.pem")),
+            dir.path().join(format!("{name}.key")),
+        );
+        std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+        std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+        (cert_file, key_file, cert.cert.pem())
+    };
+    let (cert_file, key_file, ca) = write_cert("served");
+    let (other_cert, other_key, _) = write_cert("other");
+    let souk = Souk::builder()
+        .arg("--tls-cert")
+        .arg(cert_file.to_str().unwrap())
+        .arg("--tls-key")
+        .arg(key_file.to_str().unwrap())
+        .start();
+    let addr = souk.url.strip_prefix("https://").unwrap().to_string();
+    let ready = "GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    for _ in 0..300 {
+        if https(&addr, &ca, ready.into())
+            .await
+            .starts_with("HTTP/1.1 200")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The command reads the same configuration as `serve`: both TLS files.
+    let rebuild = |cert: &std::path::Path, key: &std::path::Path| {
+        command(&souk.data_dir)
+            .args(["projections", "rebuild", "catalog", "--token", &souk.token])
+            .env("SOUK_HTTP", &addr)
+            .env("SOUK_HTTP_TLS_CERT", cert)
+            .env("SOUK_HTTP_TLS_KEY", key)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap()
+    };
+    let out = rebuild(&cert_file, &key_file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("done:"), "{stderr}");
+
+    let out = rebuild(&other_cert, &other_key);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach souk at https://localhost:") && stderr.contains("--url"),
+        "{stderr}"
+    );
+}
+
+/// `souk projections rebuild catalog` against a plain-HTTP Souk found from `http`: it follows the
+/// rebuild to its end; a token that is not an admin's is refused with Souk's own words.
+#[tokio::test]
+async fn the_rebuild_command_follows_a_rebuild_and_says_why_it_was_refused() {
+    let souk = Souk::ready().await;
+    let addr = souk.url.strip_prefix("http://").unwrap().to_string();
+    let rebuild = |token: &str| {
+        command(&souk.data_dir)
+            .args(["projections", "rebuild", "catalog", "--token", token])
+            .env("SOUK_HTTP", &addr)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap()
+    };
+    let out = rebuild(&souk.token);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("done:"), "{stderr}");
+    let out = rebuild("not-a-token");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("souk refused the rebuild (401"),
+        "{stderr}"
+    );
 }

@@ -63,7 +63,7 @@ pub async fn start_driver(binary: &PathBuf) -> Driver {
         child,
         url: format!("http://127.0.0.1:{port}"),
     };
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = souk::http::tls::client().build().unwrap();
     let deadline = Instant::now() + T;
     loop {
         if let Ok(r) = http.get(format!("{}/status", driver.url)).send().await

@@ -195,8 +195,7 @@ impl Souk {
             reqwest::header::AUTHORIZATION,
             format!("Bearer {token}").parse().unwrap(),
         );
-        reqwest::Client::builder()
-            .no_proxy()
+        souk::http::tls::client()
             .default_headers(headers)
             .build()
             .unwrap()
@@ -204,7 +203,7 @@ impl Souk {
 
     /// A client with no credential at all.
     pub fn anonymous(&self) -> reqwest::Client {
-        reqwest::Client::builder().no_proxy().build().unwrap()
+        souk::http::tls::client().build().unwrap()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
